@@ -1,0 +1,31 @@
+"""Winnow: find the anomalies hiding in a training set, and train a detector they don't fool."""
+import streamlit as st
+
+from core.services import system
+
+st.set_page_config(page_title="Winnow", page_icon="🌾", layout="wide")
+
+# Training belongs to the worker; make sure one is there to take it.
+system.ensure_worker()
+st.sidebar.caption(f"Worker: {system.worker_summary()}")
+st.sidebar.text_input("Your name (for the audit trail)", key="user")
+
+nav = st.navigation(
+    {
+        "Set up": [
+            st.Page("pages/data.py", title="Data", icon="🗂️", default=True),
+            st.Page("pages/experiment.py", title="Experiment", icon="🧪"),
+            st.Page("pages/train.py", title="Train", icon="🏋️"),
+        ],
+        "Explore": [
+            st.Page("pages/scores.py", title="Scores", icon="📊"),
+            st.Page("pages/reconstructions.py", title="Reconstructions", icon="🔍"),
+            st.Page("pages/latent_map.py", title="Latent map", icon="🗺️"),
+        ],
+        "Decide": [
+            st.Page("pages/review.py", title="Review", icon="✅"),
+            st.Page("pages/rounds.py", title="Rounds", icon="🔁"),
+        ],
+    }
+)
+nav.run()

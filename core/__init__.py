@@ -1,0 +1,1 @@
+"""Winnow core: detectors, data import, the store, the job queue and the services pages call."""

@@ -1,0 +1,111 @@
+"""The worker process: a huey consumer with a heartbeat in the store, and how the app starts one."""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from core import config
+from core.jobs import queue
+from core.store import db
+from core.store.tables import Run, Worker, now
+
+log = logging.getLogger("winnow.worker")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_current: str = ""
+
+
+def current_id() -> str:
+    """This process's worker id ("" outside a worker)."""
+    return _current
+
+
+def alive_workers() -> list[Worker]:
+    """Workers whose heartbeat is fresh."""
+    limit = now() - timedelta(seconds=config.HEARTBEAT_TIMEOUT_S)
+    with db.session() as s:
+        return list(s.scalars(select(Worker).where(Worker.heartbeat > limit, Worker.stopped.is_(False))))
+
+
+def reap_stale_runs() -> int:
+    """Mark failed every running job whose worker stopped beating; returns how many."""
+    limit = now() - timedelta(seconds=config.HEARTBEAT_TIMEOUT_S)
+    with db.session() as s:
+        live = set(s.scalars(select(Worker.id).where(Worker.heartbeat > limit, Worker.stopped.is_(False))))
+        stale = [r for r in s.scalars(select(Run).where(Run.status == "running")) if r.worker not in live]
+        for r in stale:
+            r.status, r.finished_at = "failed", now()
+            r.error = f"the worker {r.worker or '?'} stopped while running this job (no heartbeat for {config.HEARTBEAT_TIMEOUT_S:.0f} s)"
+        return len(stale)
+
+
+def _beat(worker_id: str, stop: threading.Event) -> None:
+    while not stop.wait(config.HEARTBEAT_EVERY_S):
+        try:
+            with db.session() as s:
+                s.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat=now()))
+        except Exception:  # a locked store must not kill the heartbeat thread
+            log.exception("heartbeat failed")
+
+
+def run_worker(device: str | None = None) -> None:
+    """Run a consumer in this process until interrupted; one job at a time."""
+    global _current
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if device:
+        os.environ["WINNOW_DEVICE"] = device
+    _current = f"{socket.gethostname()}:{os.getpid()}"
+    with db.session() as s:
+        s.merge(Worker(id=_current, pid=os.getpid(), host=socket.gethostname(), device=device or "", heartbeat=now()))
+    reap_stale_runs()
+    stop = threading.Event()
+    threading.Thread(target=_beat, args=(_current, stop), daemon=True, name="heartbeat").start()
+    # Threads, not forked processes: the job runs in this process, so nothing touches CUDA before a fork.
+    consumer = queue.huey().create_consumer(workers=1, worker_type="thread", periodic=False, initial_delay=0.1, max_delay=1.0)
+    log.info("worker %s consuming %s", _current, config.home() / "queue.db")
+    try:
+        consumer.run()
+    finally:
+        stop.set()
+        with db.session() as s:
+            s.execute(update(Worker).where(Worker.id == _current).values(stopped=True))
+
+
+def ensure_worker() -> str:
+    """Start a local worker unless one is alive (or was just started); returns its state in words."""
+    reap_stale_runs()
+    if alive_workers():
+        return "alive"
+    home = config.home()
+    with open(home / "worker.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if alive_workers():
+            return "alive"
+        stamp = home / "worker.started"
+        # A worker takes a few seconds to import torch and beat once: don't start a second meanwhile.
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < config.HEARTBEAT_TIMEOUT_S:
+            return "starting"
+        logs = home / "logs"
+        logs.mkdir(exist_ok=True)
+        env = dict(os.environ, WINNOW_HOME=str(home))
+        with open(logs / "worker.log", "ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "core", "worker"],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives the app's script run and the browser tab
+            )
+        stamp.touch()
+        return "started"

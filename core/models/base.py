@@ -1,0 +1,240 @@
+"""The one interface every detector implements, and the training loop they share.
+
+A detector is a `torch.nn.Module` holding its networks. Subclasses define `build`,
+`train_step` and `infer_batch`; this base class owns batching, seeding, device placement,
+mixed precision, progress reports and cancellation, so a model file holds only what its
+paper specifies.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class Cancelled(Exception):
+    """Raised inside `fit` when the caller's cancel check says stop."""
+
+
+class Diverged(Exception):
+    """Raised inside `fit` when a training loss becomes NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One hyperparameter as the Train page and the CLI show it."""
+
+    name: str
+    default: Any
+    help: str
+    kind: str = "float"  # "int" | "float" | "bool" | "choice"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple = ()
+
+    def check(self, value: Any) -> Any:
+        """Coerce `value` to this parameter's type, raising ValueError naming the problem."""
+        if self.kind == "bool":
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+            return value
+        try:
+            value = int(value) if self.kind == "int" else float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{self.name} must be a number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{self.name} must be finite, got {value}")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise ValueError(f"{self.name} must be between {self.low} and {self.high}, got {value}")
+        return value
+
+
+@dataclass
+class Inference:
+    """What a detector says about a batch of images."""
+
+    scores: dict[str, np.ndarray]  # "score" first, then named components; float32 (N,)
+    latent: np.ndarray  # float32 (N, d)
+    recon: np.ndarray | None  # uint8 (N, H, W, C), or None when the method has none
+
+
+@dataclass
+class Progress:
+    """A progress report from `fit`."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps: int
+    losses: dict[str, float] = field(default_factory=dict)
+    images_per_s: float = 0.0
+    eta_s: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N,H,W,C) → float32 (N,C,H,W) scaled to [-1, 1] (the decoders end in tanh)."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
+    return x.div_(127.5).sub_(1.0)
+
+
+def to_images(x: torch.Tensor) -> np.ndarray:
+    """float (N,C,H,W) in [-1, 1] → uint8 (N,H,W,C)."""
+    x = x.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
+    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN weight init: conv N(0, 0.02), BatchNorm weight N(1, 0.02) and bias 0 (use with `.apply`)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Detector(nn.Module):
+    """Base class of all detectors: `fit`, `infer`; subclasses supply the method itself."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    summary: ClassVar[str]
+    PARAMS: ClassVar[tuple[Param, ...]]
+    # Preset name → overrides of PARAMS defaults. "quick" is sized for a 2-core CPU,
+    # "paper" uses the paper's settings.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]]
+    has_reconstruction: ClassVar[bool] = True
+    supports_weights: ClassVar[bool] = False
+
+    def __init__(self, channels: int, size: int, params: dict[str, Any] | None = None):
+        super().__init__()
+        self.channels, self.size = int(channels), int(size)
+        self.params = self.resolve_params(params or {})
+        self.build()
+
+    # ---- what subclasses define -------------------------------------------------------
+    def build(self) -> None:
+        """Create networks and optimisers from `self.params`, `self.channels`, `self.size`."""
+        raise NotImplementedError
+
+    def train_step(self, x: torch.Tensor, w: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """One optimisation step on batch `x` (weights `w` or None); returns detached losses."""
+        raise NotImplementedError
+
+    def infer_batch(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor | None]:
+        """Scores (dict, "score" first), latent (N,d) and reconstruction (N,C,H,W) or None."""
+        raise NotImplementedError
+
+    # ---- shared machinery -------------------------------------------------------------
+    @classmethod
+    def resolve_params(cls, given: dict[str, Any], preset: str | None = None) -> dict[str, Any]:
+        """Defaults, then the preset's overrides, then `given`; unknown names are an error."""
+        known = {p.name: p for p in cls.PARAMS}
+        unknown = set(given) - set(known)
+        if unknown:
+            raise ValueError(f"{cls.name} has no hyperparameter {', '.join(sorted(unknown))}")
+        if preset is not None and preset not in cls.PRESETS:
+            raise ValueError(f"{cls.name} has no preset {preset!r} (has {', '.join(cls.PRESETS)})")
+        values = {p.name: p.default for p in cls.PARAMS}
+        values.update(cls.PRESETS.get(preset, {}) if preset else {})
+        values.update(given)
+        return {name: known[name].check(v) for name, v in values.items()}
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def autocast(self):
+        """bf16 autocast on CUDA (no loss scaler needed); full float32 on CPU."""
+        kind = self.device.type
+        return torch.autocast(kind, dtype=torch.bfloat16, enabled=kind == "cuda")
+
+    def fit(
+        self,
+        images: np.ndarray,
+        *,
+        weights: np.ndarray | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        seed: int = 0,
+        report_every_s: float = 0.5,
+    ) -> None:
+        """Train on uint8 images (N,H,W,C) for `params['epochs']` epochs, in batches of `params['batch_size']`."""
+        torch.manual_seed(seed)
+        gen = torch.Generator().manual_seed(seed)
+        x_all = to_tensor(images)
+        w_all = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        n, bs, epochs = len(x_all), int(self.params["batch_size"]), int(self.params["epochs"])
+        # drop a last batch of 1: BatchNorm cannot train on it
+        steps = max(1, n // bs + (1 if n % bs > 1 else 0))
+        dev = self.device
+        start, last_report, done = time.monotonic(), 0.0, 0
+        self.on_fit_start(n)
+        for epoch in range(1, epochs + 1):
+            self.train()
+            order = torch.randperm(n, generator=gen)
+            for step in range(steps):
+                if should_stop is not None and should_stop():
+                    raise Cancelled()
+                idx = order[step * bs : (step + 1) * bs]
+                xb = x_all[idx].to(dev, non_blocking=True)
+                wb = None if w_all is None else w_all[idx].to(dev, non_blocking=True)
+                losses = self.train_step(xb, wb)
+                done += len(idx)
+                now = time.monotonic()
+                if now - last_report >= report_every_s or step == steps - 1:
+                    values = {k: float(v) for k, v in losses.items()}
+                    bad = [k for k, v in values.items() if not math.isfinite(v)]
+                    if bad:
+                        raise Diverged(f"loss {bad[0]} became {values[bad[0]]} at epoch {epoch}")
+                    if progress is not None:
+                        elapsed = now - start
+                        rate = done / elapsed if elapsed > 0 else 0.0
+                        remaining = (epochs * steps - ((epoch - 1) * steps + step + 1)) * bs
+                        progress(Progress(epoch, epochs, step + 1, steps, values, rate, remaining / rate if rate else 0.0))
+                    last_report = now
+            self.on_epoch_end(epoch)
+
+    def on_fit_start(self, n: int) -> None:
+        """Hook before the first epoch (e.g. schedulers that need the dataset size)."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Hook after each epoch."""
+
+    @torch.no_grad()
+    def infer(self, images: np.ndarray, batch_size: int = 256) -> Inference:
+        """Scores, latents and reconstructions for uint8 images (N,H,W,C), in batches."""
+        self.eval()
+        parts: list[tuple[dict, torch.Tensor, torch.Tensor | None]] = []
+        for i in range(0, len(images), batch_size):
+            x = to_tensor(images[i : i + batch_size]).to(self.device)
+            # Full precision, no autocast: scores are small differences between network outputs
+            # (e.g. GANomaly's z − ẑ), which bf16's 8-bit mantissa would quantise.
+            scores, latent, recon = self.infer_batch(x)
+            parts.append(
+                (
+                    {k: v.float().cpu() for k, v in scores.items()},
+                    latent.float().reshape(len(x), -1).cpu(),
+                    None if recon is None else torch.from_numpy(to_images(recon)),
+                )
+            )
+        names = list(parts[0][0]) if parts else ["score"]
+        scores = {k: torch.cat([p[0][k] for p in parts]).numpy().astype(np.float32) for k in names} if parts else {"score": np.zeros(0, np.float32)}
+        latent = torch.cat([p[1] for p in parts]).numpy() if parts else np.zeros((0, 1), np.float32)
+        recon = None
+        if self.has_reconstruction and parts:
+            recon = torch.cat([p[2] for p in parts]).numpy()
+        return Inference(scores, latent, recon)

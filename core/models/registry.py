@@ -1,0 +1,35 @@
+"""The one list of detectors the app, the worker and the CLI know about."""
+from __future__ import annotations
+
+from .autoencoder import Autoencoder
+from .base import Detector
+from .ganomaly import Ganomaly
+
+DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (Autoencoder, Ganomaly)}
+
+
+def get(name: str) -> type[Detector]:
+    """The detector class called `name`; ValueError listing the known ones otherwise."""
+    try:
+        return DETECTORS[name]
+    except KeyError:
+        raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+
+
+def describe() -> list[dict]:
+    """JSON-serialisable description of every detector, its hyperparameters and presets."""
+    return [
+        {
+            "name": cls.name,
+            "title": cls.title,
+            "summary": cls.summary,
+            "has_reconstruction": cls.has_reconstruction,
+            "supports_weights": cls.supports_weights,
+            "presets": {k: dict(v) for k, v in cls.PRESETS.items()},
+            "params": [
+                {"name": p.name, "default": p.default, "help": p.help, "kind": p.kind, "low": p.low, "high": p.high, "choices": list(p.choices)}
+                for p in cls.PARAMS
+            ],
+        }
+        for cls in DETECTORS.values()
+    ]

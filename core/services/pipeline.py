@@ -1,0 +1,138 @@
+"""The one path from "job queued" to "scores saved": what a worker does with a training run."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+import traceback
+
+import numpy as np
+import torch
+from sqlalchemy import update
+
+from core import config
+from core.jobs import queue, worker
+from core.models import registry
+from core.models.base import Cancelled, Progress
+from core.services import datasets, embedding, experiments, metrics
+from core.store import arrays, db
+from core.store.tables import Round, Run, now
+
+log = logging.getLogger("winnow.pipeline")
+
+
+def _set(run_id: int, **values) -> None:
+    with db.session() as s:
+        s.execute(update(Run).where(Run.id == run_id).values(**values))
+
+
+def _claim(run_id: int, device: str) -> bool:
+    """Move a queued run to running; False if someone else has it or it was cancelled."""
+    with db.session() as s:
+        res = s.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == "queued")
+            .values(status="running", phase="training", worker=worker.current_id(), device=device, started_at=now(), heartbeat=now())
+        )
+        return res.rowcount == 1
+
+
+class _Reporter:
+    """Writes progress to the store and reads the cancel flag, each at most twice a second."""
+
+    def __init__(self, run_id: int):
+        self.run_id, self._checked, self._stop = run_id, 0.0, False
+
+    def progress(self, p: Progress) -> None:
+        _set(self.run_id, progress=p.as_dict(), heartbeat=now())
+
+    def should_stop(self) -> bool:
+        t = time.monotonic()
+        if t - self._checked > 0.5:
+            self._checked = t
+            with db.session() as s:
+                self._stop = bool(s.get(Run, self.run_id).cancel_requested)
+        return self._stop
+
+
+def save_checkpoint(run_id: int, model) -> None:
+    """Weights and what rebuilds the model, written atomically (load with weights_only=True)."""
+    path = db.folder("runs", run_id) / "model.pt"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        torch.save({"detector": model.name, "channels": model.channels, "size": model.size, "params": model.params, "state_dict": state}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(run_id: int):
+    """Rebuild a trained detector from its checkpoint, on the CPU."""
+    ck = torch.load(db.folder("runs", run_id) / "model.pt", map_location="cpu", weights_only=True)
+    model = registry.get(ck["detector"])(ck["channels"], ck["size"], ck["params"])
+    model.load_state_dict(ck["state_dict"])
+    return model
+
+
+@queue.task("train")
+def execute_run(run_id: int) -> None:
+    """Train, score and map one run; every outcome ends in a final status in the store."""
+    device = config.device()
+    if not _claim(run_id, device):
+        return
+    try:
+        with db.session() as s:
+            run = s.get(Run, run_id)
+            rnd = s.get(Round, run.round_id)
+        exp = experiments.get_experiment(rnd.experiment_id)
+        ds = experiments.dataset_of(exp)
+        train_idx = experiments.round_train_idx(rnd.id)
+        test_idx = experiments.test_idx(exp)
+        torch.manual_seed(exp.seed)  # weight init too, so CPU runs repeat exactly
+        model = registry.get(run.detector)(ds.channels, ds.size, run.params).to(device)
+        reporter = _Reporter(run_id)
+        model.fit(datasets.images(ds.id, train_idx), progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed)
+        save_checkpoint(run_id, model)
+        _set(run_id, phase="scoring", heartbeat=now())
+        idx = np.concatenate([train_idx, test_idx])
+        result = model.infer(datasets.images(ds.id, idx))
+        folder = db.folder("runs", run_id)
+        arrays.save(folder / "idx.npy", idx)
+        arrays.save(folder / "part.npy", np.r_[np.zeros(len(train_idx), np.int8), np.ones(len(test_idx), np.int8)])
+        for name, values in result.scores.items():
+            arrays.save(folder / f"score_{name}.npy", values)
+        arrays.save(folder / "latent.npy", result.latent)
+        if result.recon is not None:
+            arrays.save(folder / "recon.npy", result.recon)
+        truth = experiments.truth(exp)
+        score = result.scores["score"]
+        m = {"n_train": int(len(train_idx)), "n_test": int(len(test_idx)), "score_names": list(result.scores)}
+        m["train_anomalies"] = int((truth[train_idx] == 1).sum())
+        for part, sl in (("train", slice(0, len(train_idx))), ("test", slice(len(train_idx), None))):
+            m.update({f"{part}_{k}": v for k, v in metrics.auroc_ap(truth[idx[sl]], score[sl]).items()})
+        _set(run_id, status="succeeded", phase="embedding", metrics=m, finished_at=now(), heartbeat=now())
+    except Cancelled:
+        _set(run_id, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
+        return
+    except Exception as e:
+        log.error("run %s failed:\n%s", run_id, traceback.format_exc())
+        _set(run_id, status="failed", phase="", finished_at=now(), error=f"{type(e).__name__}: {e}")
+        return
+    _embed(run_id, result.latent)
+
+
+def _embed(run_id: int, latent: np.ndarray) -> None:
+    """PCA right away, then UMAP; a failed UMAP leaves the PCA map in place."""
+    folder = db.folder("runs", run_id)
+    try:
+        arrays.save(folder / "map_pca.npy", embedding.pca_2d(latent))
+        _set(run_id, embedding="pca")
+        arrays.save(folder / "map_umap.npy", embedding.umap_2d(latent))
+        _set(run_id, embedding="umap", phase="")
+    except Exception as e:
+        log.error("embedding of run %s failed: %s", run_id, e)
+        _set(run_id, phase="", error=f"latent map: {type(e).__name__}: {e}")

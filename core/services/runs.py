@@ -1,0 +1,146 @@
+"""Training runs: queue, cancel, follow, and read their results back."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import select
+
+from core.jobs import queue, worker
+from core.models import registry
+from core.services import datasets, experiments, metrics, review
+from core.store import arrays, db
+from core.store.tables import Round, Run, now
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def queue_runs(
+    experiment: int | str,
+    detectors: list[str],
+    preset: str = "quick",
+    params: dict[str, dict[str, Any]] | None = None,
+    round_id: int | None = None,
+    start_worker: bool = True,
+) -> list[Run]:
+    """Queue one run per detector on the experiment's latest round (or `round_id`)."""
+    exp = experiments.get_experiment(experiment)
+    if not detectors:
+        raise ValueError("choose at least one detector")
+    rnd_id = round_id or experiments.latest_round(exp.id).id
+    resolved = {d: registry.get(d).resolve_params((params or {}).get(d, {}), preset) for d in detectors}
+    with db.session() as s:
+        runs = [Run(round_id=rnd_id, detector=d, preset=preset, params=resolved[d]) for d in detectors]
+        s.add_all(runs)
+    for r in runs:
+        queue.enqueue("train", r.id)
+    if start_worker:
+        worker.ensure_worker()
+    return runs
+
+
+def cancel(run_id: int) -> Run:
+    """Cancel a queued run at once, or ask a running one to stop at its next step."""
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ValueError(f"no run {run_id}")
+        if run.status == "queued":
+            run.status, run.finished_at, run.error = "cancelled", now(), "cancelled before it started"
+        elif run.status == "running":
+            run.cancel_requested = True
+        return run
+
+
+def get_run(run_id: int) -> Run:
+    with db.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise ValueError(f"no run {run_id}")
+        return run
+
+
+def list_runs(experiment_id: int | None = None, round_id: int | None = None) -> list[Run]:
+    """Runs, newest first, of one experiment or round (or all)."""
+    q = select(Run).join(Round, Run.round_id == Round.id).order_by(Run.id.desc())
+    if round_id is not None:
+        q = q.where(Run.round_id == round_id)
+    elif experiment_id is not None:
+        q = q.where(Round.experiment_id == experiment_id)
+    with db.session() as s:
+        return list(s.scalars(q))
+
+
+def round_of(run: Run) -> Round:
+    with db.session() as s:
+        return s.get(Round, run.round_id)
+
+
+def wait(run_id: int, timeout: float = 3600, poll: float = 0.5) -> Run:
+    """Block until the run has finished training and scoring (or `timeout` seconds pass)."""
+    end = time.monotonic() + timeout
+    while True:
+        run = get_run(run_id)
+        if run.status in FINAL or time.monotonic() > end:
+            return run
+        worker.ensure_worker()
+        time.sleep(poll)
+
+
+def results(run_id: int) -> pd.DataFrame:
+    """One row per scored sample: part, scores, truth, percentile, map position, review state."""
+    run = get_run(run_id)
+    if run.status != "succeeded":
+        raise ValueError(f"run {run_id} has no results (status {run.status})")
+    folder = db.folder("runs", run_id)
+    rnd = round_of(run)
+    exp = experiments.get_experiment(rnd.experiment_id)
+    idx = arrays.load(folder / "idx.npy")
+    part = arrays.load(folder / "part.npy")
+    df = pd.DataFrame({"sample": idx, "part": np.where(part == 0, "train", "test")})
+    for name in run.metrics.get("score_names", ["score"]):
+        df[name if name == "score" else f"score_{name}"] = arrays.load(folder / f"score_{name}.npy")
+    df["truth"] = experiments.truth(exp)[idx]
+    df["percentile"] = metrics.percentile_rank(df.loc[df.part == "train", "score"], df["score"])
+    xy = map_coordinates(run)
+    if xy is not None:
+        df["x"], df["y"] = xy[:, 0], xy[:, 1]
+    ds = experiments.dataset_of(exp)
+    lab = datasets.labels(ds.id)[idx]
+    df["class"] = [ds.classes[i] if i >= 0 else "" for i in lab] if ds.classes else ""
+    state = review.current_state(exp.id)
+    df = df.merge(state, how="left", left_on="sample", right_index=True)
+    df["status"] = df["status"].fillna("active")
+    df["label"] = df["label"].fillna("")
+    df["row"] = np.arange(len(df))  # position in the run's arrays (reconstructions)
+    return df
+
+
+def map_coordinates(run: Run) -> np.ndarray | None:
+    """The best 2-D map available for a run: UMAP, else PCA, else None."""
+    folder = db.folder("runs", run.id)
+    for name in ("umap", "pca"):
+        if arrays.exists(folder / f"map_{name}.npy"):
+            return arrays.load(folder / f"map_{name}.npy")
+    return None
+
+
+def reconstructions(run_id: int, rows: np.ndarray) -> np.ndarray | None:
+    """Reconstructions (uint8 N,H,W,C) for positions `rows` of the run's arrays, or None."""
+    path = db.folder("runs", run_id) / "recon.npy"
+    if not arrays.exists(path):
+        return None
+    return np.asarray(arrays.load(path, mmap=True)[np.asarray(rows)])
+
+
+def set_threshold(run_id: int, threshold: float | None) -> None:
+    """Remember the run's threshold, so every page and session flags the same samples."""
+    with db.session() as s:
+        s.get(Run, run_id).threshold = None if threshold is None else float(threshold)
+
+
+def detectors() -> list[dict]:
+    """The registry as data: names, titles, presets, hyperparameters with help."""
+    return registry.describe()

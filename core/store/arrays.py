@@ -1,0 +1,35 @@
+"""Arrays beside the database: written atomically, read without pickle."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def save(path: Path, array: np.ndarray) -> None:
+    """Write `array` to `path` via a temporary file, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(array), allow_pickle=False)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; other workers may need to read
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path, mmap: bool = False) -> np.ndarray:
+    """Read an array written by `save`."""
+    return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+
+
+def exists(path: Path) -> bool:
+    return path.is_file()

@@ -1,0 +1,68 @@
+"""The one place that opens the store: an SQLAlchemy engine per URL, sessions, folders."""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from core import config
+from core.store.tables import Base
+
+_engines: dict[str, tuple[Engine, sessionmaker]] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # WAL lets the app read while the worker writes; busy_timeout waits out short locks.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def engine() -> Engine:
+    """The engine for the configured URL, created (with its tables) on first use."""
+    url = config.db_url()
+    with _lock:
+        if url not in _engines:
+            eng = create_engine(url, pool_pre_ping=True)
+            if eng.dialect.name == "sqlite":
+                event.listen(eng, "connect", _sqlite_pragmas)
+            Base.metadata.create_all(eng)
+            _engines[url] = (eng, sessionmaker(eng, expire_on_commit=False))
+        return _engines[url][0]
+
+
+@contextmanager
+def session() -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    engine()
+    factory = _engines[config.db_url()][1]
+    with factory() as s:
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+
+
+def folder(kind: str, ident: int) -> Path:
+    """The folder of arrays for one dataset, experiment, round or run."""
+    path = config.home() / kind / str(ident)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def reset_engines() -> None:
+    """Forget cached engines (tests switch WINNOW_HOME between cases)."""
+    with _lock:
+        for eng, _ in _engines.values():
+            eng.dispose()
+        _engines.clear()

@@ -1,0 +1,77 @@
+"""Latent map: the detector's latent space in 2-D; lasso or box samples for review."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.services import review, runs
+from pages.common import pick_experiment, pick_run, selection_key
+
+st.title("Latent map")
+exp = pick_experiment()
+run = pick_run(exp) if exp else None
+if run is None:
+    st.stop()
+
+if run.embedding != "umap":
+
+    @st.fragment(run_every=2.0)
+    def wait_for_umap() -> None:
+        state = runs.get_run(run.id).embedding
+        if state == "umap":
+            st.rerun(scope="app")
+        st.caption("⏳ UMAP is being computed in the worker; showing PCA of the latents meanwhile." if state == "pca" else "⏳ The latent map is being computed in the worker.")
+
+    wait_for_umap()
+
+df = runs.results(run.id)
+if "x" not in df:
+    st.stop()
+
+# Categorical colourings: (column, [(value in column, name, colour), …]).
+CATEGORIES = {
+    "known truth": ("truth", [(-1, "unknown", "#7f7f7f"), (0, "normal", "#1f77b4"), (1, "anomaly", "#d62728")]),
+    "status": ("status", [("active", "active", "#1f77b4"), ("rejected", "rejected", "#d62728")]),
+    "your label": ("label", [("", "none", "#c7c7c7"), ("normal", "normal", "#1f77b4"), ("anomaly", "anomaly", "#d62728")]),
+    "part": ("part", [("train", "train", "#1f77b4"), ("test", "test", "#ff7f0e")]),
+}
+by = st.radio("Colour by", ["score", *CATEGORIES], horizontal=True)
+if by == "score":
+    values, marker = df["score"].to_numpy(), dict(colorscale="Viridis", colorbar=dict(title="score"))
+else:
+    column, cats = CATEGORIES[by]
+    values = df[column].map({v: i for i, (v, _, _) in enumerate(cats)}).fillna(0).to_numpy()
+    k = len(cats)
+    # One trace with a numeric colour and a stepped colourscale: splitting into traces would
+    # make point indices collide across traces (see the design notes).
+    scale = [[edge, c] for i, (_, _, c) in enumerate(cats) for edge in (i / k, (i + 1) / k)]
+    marker = dict(colorscale=scale, cmin=-0.5, cmax=k - 0.5, colorbar=dict(title=by, tickvals=list(range(k)), ticktext=[n for _, n, _ in cats]))
+
+hover = [f"#{s} · {c or '?'} · {p}<br>score {v:.4g} · {st_}" for s, c, p, v, st_ in zip(df["sample"], df["class"], df["part"], df["score"], df["status"])]
+fig = go.Figure(
+    go.Scattergl(
+        x=df["x"],
+        y=df["y"],
+        mode="markers",
+        customdata=df["sample"].to_numpy(),
+        text=hover,
+        hoverinfo="text",
+        marker=dict(size=6 if len(df) < 5000 else 3, color=values, opacity=0.85, **marker),
+    )
+)
+fig.update_layout(height=620, dragmode="lasso", margin=dict(t=10, b=10, l=10, r=10), xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+st.caption(f"{'UMAP' if run.embedding == 'umap' else 'PCA'} of {len(df)} latent vectors from {run.detector}. Draw a lasso or a box to select samples.")
+event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key=f"map:{run.id}", width="stretch")
+
+points = event.selection.points if event and event.selection else []
+if points:
+    ids = sorted({int(np.ravel([p["customdata"]])[0]) for p in points if "customdata" in p})
+    st.session_state[selection_key(exp.id)] = ids
+chosen = st.session_state.get(selection_key(exp.id), [])
+c1, c2, c3 = st.columns([2, 1, 1])
+c1.markdown(f"**{len(chosen)} selected** · see them on **Review** and **Reconstructions**")
+if c2.button("Reject selected", disabled=not chosen, type="primary"):
+    n = review.decide(exp.id, chosen, "reject", user=st.session_state.get("user", ""), view="latent map", round_number=runs.round_of(run).number)
+    st.success(f"Rejected {n} samples. They leave the training set in the next round (**Rounds**).")
+if c3.button("Clear selection", disabled=not chosen):
+    st.session_state[selection_key(exp.id)] = []
+    st.rerun()

@@ -1,0 +1,38 @@
+"""Rounds: retrain without the rejected samples and compare rounds side by side."""
+import plotly.express as px
+import streamlit as st
+
+from core.services import review, rounds, runs
+from pages.common import pick_experiment
+
+st.title("Rounds")
+exp = pick_experiment()
+if exp is None:
+    st.stop()
+
+gone = len(review.rejected(exp.id))
+st.caption(f"Each round trains on the experiment's training set minus the samples rejected so far ({gone} now).")
+catalog = {d["name"]: d["title"] for d in runs.detectors()}
+with st.form("retrain"):
+    chosen = st.multiselect("Detectors for the next round", list(catalog), default=list(catalog)[:1], format_func=catalog.get)
+    preset = st.radio("Preset", ["quick", "paper"], horizontal=True)
+    if st.form_submit_button(f"Retrain without the {gone} rejected samples", type="primary"):
+        try:
+            rnd, queued = rounds.retrain(exp.id, chosen, preset)
+            st.success(f"Round {rnd.number} queued: {rnd.n_train} training samples, {len(queued)} job(s). Follow them on **Train**.")
+        except ValueError as e:
+            st.error(str(e))
+
+table = rounds.table(exp.id)
+st.dataframe(table, hide_index=True, width="stretch")
+done = table.dropna(subset=["test AUROC"]) if "test AUROC" in table else table.iloc[0:0]
+if len(done):
+    c1, c2 = st.columns(2)
+    fig = px.line(done, x="round", y="test AUROC", color="detector", markers=True, title="Test AUROC by round")
+    fig.update_xaxes(dtick=1)
+    c1.plotly_chart(fig, width="stretch")
+    if table["contaminants left"].notna().any():
+        per_round = table.drop_duplicates("round")
+        fig = px.bar(per_round, x="round", y="contaminants left", title="Known anomalies left in the training set")
+        fig.update_xaxes(dtick=1)
+        c2.plotly_chart(fig, width="stretch")

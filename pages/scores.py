@@ -1,0 +1,75 @@
+"""Scores: the score histogram, a threshold, and what that threshold means."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from core.services import metrics, runs
+from pages.common import pick_experiment, pick_run
+
+st.title("Scores")
+exp = pick_experiment()
+run = pick_run(exp) if exp else None
+if run is None:
+    st.stop()
+
+df = runs.results(run.id)
+score_cols = [c for c in df.columns if c == "score" or c.startswith("score_")]
+col = st.sidebar.selectbox("Score", score_cols, help="The detector's score, or one of its components.") if len(score_cols) > 1 else "score"
+train, test = df[df.part == "train"], df[df.part == "test"]
+
+st.caption(
+    "Higher scores look more anomalous. Thresholds cannot be picked automatically on contaminated, unlabelled data: "
+    "set one, and see what it means below."
+)
+mode = st.radio("Threshold", ["flag the top q % of the training set", "by score value"], horizontal=True, key=f"mode:{run.id}")
+default_q = float(np.clip(100 * (exp.contamination or 0.05), 0.1, 50.0))
+if run.threshold is not None and col == "score":
+    default_q = float(np.clip(100 - metrics.percentile_rank(train[col], [run.threshold])[0], 0.1, 50.0))
+if mode.startswith("flag"):
+    q = st.slider("q (%)", 0.1, 50.0, default_q, 0.1, key=f"q:{run.id}:{col}")
+    threshold = float(np.quantile(train[col], 1 - q / 100))
+else:
+    lo, hi = float(df[col].min()), float(df[col].max())
+    start = run.threshold if (run.threshold is not None and col == "score") else float(np.quantile(train[col], 1 - default_q / 100))
+    threshold = st.number_input("Score threshold", value=float(start), min_value=lo - abs(lo), max_value=hi + abs(hi), format="%.6g", key=f"t:{run.id}:{col}")
+if col == "score" and threshold != run.threshold:
+    runs.set_threshold(run.id, threshold)  # Review flags by this threshold
+
+labels = {-1: "unknown", 0: "normal", 1: "anomaly"}
+colors = {"unknown": "#7f7f7f", "normal": "#1f77b4", "anomaly": "#d62728"}
+fig = make_subplots(rows=1, cols=2, subplot_titles=(f"training set ({len(train)})", f"test set ({len(test)})"), shared_xaxes=True)
+for c, part in enumerate((train, test), start=1):
+    for t, name in labels.items():
+        values = part.loc[part.truth == t, col]
+        if len(values):
+            fig.add_trace(go.Histogram(x=values, name=name, marker_color=colors[name], opacity=0.7, nbinsx=60, legendgroup=name, showlegend=c == 1), row=1, col=c)
+    fig.add_vline(x=threshold, line_dash="dash", line_color="black", row=1, col=c)
+fig.update_layout(barmode="overlay", height=360, margin=dict(t=40, b=20), legend_title_text="known truth")
+st.plotly_chart(fig, width="stretch")
+
+at_train = metrics.at_threshold(train.truth, train[col], threshold)
+at_test = metrics.at_threshold(test.truth, test[col], threshold)
+ranks = metrics.auroc_ap(test.truth, test[col])
+c = st.columns(5)
+c[0].metric("Flagged in training set", f"{at_train['flagged']} / {at_train['n']}", help="These go to Review.")
+if "precision" in at_train:
+    c[1].metric("Contaminants caught (train)", f"{at_train['tp']} / {int((train.truth == 1).sum())}")
+    c[2].metric("Precision (train)", f"{at_train['precision']:.3f}")
+if ranks:
+    c[3].metric("Test AUROC", f"{ranks['auroc']:.3f}")
+    c[4].metric("Test AP", f"{ranks['ap']:.3f}")
+if "f1" in at_test:
+    st.caption(f"Test set at this threshold: precision {at_test['precision']:.3f} · recall {at_test['recall']:.3f} · F1 {at_test['f1']:.3f} · {at_test['flagged']} of {at_test['n']} flagged")
+
+roc = metrics.roc_points(test.truth, test[col])
+if roc is not None:
+    fpr, tpr = roc
+    curve = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC"))
+    curve.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="chance"))
+    curve.update_layout(height=320, width=380, xaxis_title="false-positive rate", yaxis_title="true-positive rate", title="ROC, test set", margin=dict(t=40, b=20))
+    st.plotly_chart(curve)
+elif exp.anomaly_classes:
+    st.caption("The test set lacks one of the classes, so AUROC and the ROC curve are not defined.")
+else:
+    st.caption("No known truth in this experiment: only flagged counts are shown.")

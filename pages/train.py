@@ -1,0 +1,85 @@
+"""Train: queue detectors on the experiment's latest round, and follow the jobs live."""
+import streamlit as st
+
+from core.services import experiments, runs, system
+from pages.common import pick_experiment
+
+st.title("Train")
+exp = pick_experiment()
+if exp is None:
+    st.stop()
+rnd = experiments.latest_round(exp.id)
+st.caption(f"**{exp.name}** · round {rnd.number}: {rnd.n_train} training images. Jobs run in the background worker; leaving this page does not stop them.")
+
+catalog = {d["name"]: d for d in runs.detectors()}
+with st.form("train_form"):
+    chosen = st.multiselect("Detectors", list(catalog), default=list(catalog)[:1], format_func=lambda n: catalog[n]["title"])
+    preset = st.radio(
+        "Preset",
+        ["quick", "paper"],
+        horizontal=True,
+        captions=["sized for a 2-core CPU: the digits demo trains in well under a minute", "the paper's settings: use a GPU"],
+    )
+    epochs = st.number_input("Epochs (0 = the preset's)", 0, 10000, 0)
+    overrides: dict[str, dict] = {}
+    for name in chosen:
+        d = catalog[name]
+        with st.expander(f"{d['title']}: hyperparameters"):
+            st.caption(d["summary"])
+            values = {}
+            for p in d["params"]:
+                default = d["presets"].get(preset, {}).get(p["name"], p["default"])
+                key = f"hp:{name}:{preset}:{p['name']}"
+                if p["kind"] == "choice":
+                    values[p["name"]] = st.selectbox(p["name"], p["choices"], index=list(p["choices"]).index(default), help=p["help"], key=key)
+                elif p["kind"] == "bool":
+                    values[p["name"]] = st.checkbox(p["name"], value=bool(default), help=p["help"], key=key)
+                elif p["kind"] == "int":
+                    values[p["name"]] = st.number_input(p["name"], int(p["low"]), int(p["high"]), int(default), help=p["help"], key=key)
+                else:
+                    values[p["name"]] = st.number_input(p["name"], float(p["low"]), float(p["high"]), float(default), help=p["help"], key=key, format="%g")
+            overrides[name] = values
+            if epochs:
+                overrides[name]["epochs"] = int(epochs)
+    if st.form_submit_button("Train", type="primary"):
+        try:
+            queued = runs.queue_runs(exp.id, chosen, preset, overrides)
+            st.success(f"Queued {len(queued)} job(s): " + ", ".join(f"{r.detector} (run {r.id})" for r in queued))
+        except ValueError as e:
+            st.error(str(e))
+
+
+@st.fragment(run_every=1.0)
+def jobs() -> None:
+    st.subheader("Jobs")
+    st.caption(f"Worker: {system.worker_summary()}")
+    all_runs = runs.list_runs(exp.id)
+    if not all_runs:
+        st.caption("No job yet.")
+        return
+    numbers = {r.id: runs.round_of(r).number for r in all_runs}
+    for r in all_runs[:20]:
+        with st.container(border=True):
+            head, action = st.columns([5, 1])
+            icon = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}[r.status]
+            head.markdown(f"{icon} **{r.detector}** · run {r.id} · round {numbers[r.id]} · {r.preset} · **{r.status}**" + (f" · {r.phase}" if r.phase else ""))
+            p = r.progress or {}
+            if r.status == "running" and p:
+                done = ((p["epoch"] - 1) * p["steps"] + p["step"]) / max(1, p["epochs"] * p["steps"])
+                losses = "  ".join(f"{k} {v:.4g}" for k, v in p.get("losses", {}).items())
+                st.progress(min(done, 1.0), text=f"epoch {p['epoch']}/{p['epochs']} · {losses} · {p.get('images_per_s', 0):.0f} img/s · ETA {p.get('eta_s', 0):.0f} s")
+            if r.status in ("queued", "running") and not r.cancel_requested:
+                if action.button("Cancel", key=f"cancel:{r.id}"):
+                    runs.cancel(r.id)
+                    st.rerun(scope="fragment")
+            elif r.cancel_requested and r.status == "running":
+                action.caption("stopping…")
+            if r.status == "succeeded":
+                m = r.metrics
+                shown = [f"{k.replace('_', ' ')} {m[k]:.3f}" for k in ("test_auroc", "test_ap", "train_auroc") if k in m]
+                st.caption(" · ".join(shown + [f"{m.get('n_train', 0)} trained, {m.get('n_test', 0)} tested"]) + ". See **Scores**.")
+            if r.status == "failed":
+                st.error(r.error)
+
+
+jobs()
