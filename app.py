@@ -3,7 +3,7 @@ import streamlit as st
 
 from core.services import system
 
-st.set_page_config(page_title="Winnow", page_icon="🌾", layout="wide")
+st.set_page_config(page_title="Winnow", page_icon=":material/grain:", layout="wide")
 
 # Training belongs to the worker; make sure one is there to take it.
 system.ensure_worker()
@@ -13,18 +13,18 @@ st.sidebar.text_input("Your name (for the audit trail)", key="user")
 nav = st.navigation(
     {
         "Set up": [
-            st.Page("pages/data.py", title="Data", icon="🗂️", default=True),
-            st.Page("pages/experiment.py", title="Experiment", icon="🧪"),
-            st.Page("pages/train.py", title="Train", icon="🏋️"),
+            st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),
+            st.Page("pages/experiment.py", title="Experiment", icon=":material/science:"),
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         ],
         "Explore": [
-            st.Page("pages/scores.py", title="Scores", icon="📊"),
-            st.Page("pages/reconstructions.py", title="Reconstructions", icon="🔍"),
-            st.Page("pages/latent_map.py", title="Latent map", icon="🗺️"),
+            st.Page("pages/scores.py", title="Scores", icon=":material/bar_chart:"),
+            st.Page("pages/reconstructions.py", title="Reconstructions", icon=":material/compare:"),
+            st.Page("pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
         ],
         "Decide": [
-            st.Page("pages/review.py", title="Review", icon="✅"),
-            st.Page("pages/rounds.py", title="Rounds", icon="🔁"),
+            st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
+            st.Page("pages/rounds.py", title="Rounds", icon=":material/replay:"),
         ],
     }
 )

@@ -19,7 +19,7 @@ if run.embedding != "umap":
         state = runs.get_run(run.id).embedding
         if state == "umap":
             st.rerun(scope="app")
-        st.caption("⏳ UMAP is being computed in the worker; showing PCA of the latents meanwhile." if state == "pca" else "⏳ The latent map is being computed in the worker.")
+        st.caption(":material/hourglass_top: UMAP is being computed in the worker; showing PCA of the latents meanwhile." if state == "pca" else ":material/hourglass_top: The latent map is being computed in the worker.")
 
     wait_for_umap()
 

@@ -13,9 +13,10 @@ if run is None:
 
 df = runs.results(run.id)
 which = st.radio("Show", ["highest scores", "lowest scores", "selected on the latent map"], horizontal=True)
-part = st.radio("From", ["training set", "test set", "both"], horizontal=True)
+PARTS = {"training set": ["train"], "test set": ["test"], "both": ["train", "test"]}
+part = st.radio("From", list(PARTS), horizontal=True)
 n = st.slider("How many", 1, 48, 12)
-pool = df if part == "both" else df[df.part == part.split()[0]]
+pool = df[df.part.isin(PARTS[part])]
 if which == "highest scores":
     rows = pool.nlargest(n, "score")
 elif which == "lowest scores":
@@ -27,6 +28,9 @@ else:
         st.stop()
 
 recon = runs.reconstructions(run.id, rows["row"].to_numpy())
+if rows.empty:
+    st.info("No sample in this view.")
+    st.stop()
 if recon is None:
     st.info(f"{run.detector} does not reconstruct images; its scores come from elsewhere.")
     st.stop()

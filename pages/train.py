@@ -61,7 +61,7 @@ def jobs() -> None:
     for r in all_runs[:20]:
         with st.container(border=True):
             head, action = st.columns([5, 1])
-            icon = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "⛔"}[r.status]
+            icon = {"queued": ":material/schedule:", "running": ":material/directions_run:", "succeeded": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/block:"}[r.status]
             head.markdown(f"{icon} **{r.detector}** · run {r.id} · round {numbers[r.id]} · {r.preset} · **{r.status}**" + (f" · {r.phase}" if r.phase else ""))
             p = r.progress or {}
             if r.status == "running" and p:

@@ -40,15 +40,23 @@ def make_split(
         raise ValueError(f"classes cannot be both normal and anomalous: {sorted(overlap)}")
     rng = np.random.default_rng(seed)
     labels = np.asarray(labels)
-    normal_mask = np.isin(labels, normal) if normal else labels == -1
-    normal_pool = rng.permutation(np.flatnonzero(normal_mask))
-    anomaly_pool = rng.permutation(np.flatnonzero(np.isin(labels, anomaly)))
-    if len(normal_pool) < 2:
+
+    def held_out(classes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(test, rest) with `test_share` of every class held out, rest shuffled."""
+        groups = [labels == c for c in classes] if classes else [labels == -1]
+        test, rest = [], []
+        for mask in groups:
+            idx = rng.permutation(np.flatnonzero(mask))
+            k = int(round(test_share * len(idx)))
+            test.append(idx[:k])
+            rest.append(idx[k:])
+        empty = np.zeros(0, np.int64)
+        return np.concatenate(test or [empty]), rng.permutation(np.concatenate(rest or [empty]))
+
+    test_normal, train_normal = held_out(normal)
+    if len(test_normal) + len(train_normal) < 2:
         raise ValueError("the normal classes hold fewer than 2 samples")
-    n_test_normal = max(1, int(round(test_share * len(normal_pool))))
-    n_test_anomaly = int(round(test_share * len(anomaly_pool)))
-    train_normal = normal_pool[n_test_normal:]
-    spare = anomaly_pool[n_test_anomaly:]
+    test_anomaly, spare = held_out(anomaly) if anomaly else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     need = anomalies_needed(len(train_normal), contamination)
     if need > 0 and not anomaly:
         raise ValueError("a contamination above 0 needs at least one anomaly class")
@@ -61,7 +69,7 @@ def make_split(
     if len(train_normal) == 0:
         raise ValueError("the test share leaves no normal samples for training")
     train = np.sort(np.concatenate([train_normal, spare[:need]]))
-    test = np.sort(np.concatenate([normal_pool[:n_test_normal], anomaly_pool[:n_test_anomaly]]))
+    test = np.sort(np.concatenate([test_normal, test_anomaly]))
     return Split(train.astype(np.int64), test.astype(np.int64), need)
 
 

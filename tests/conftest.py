@@ -1,0 +1,70 @@
+"""Shared fixtures: a fresh home folder per test, and cleanup of any worker a test started."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+
+def _kill_workers() -> None:
+    from sqlalchemy import select
+
+    from core.store import db
+    from core.store.tables import Worker
+
+    try:
+        with db.session() as s:
+            pids = list(s.scalars(select(Worker.pid)))
+    except Exception:
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """An empty WINNOW_HOME; workers started inside it are killed afterwards."""
+    from core.store import db
+
+    path = tmp_path / "home"
+    monkeypatch.setenv("WINNOW_HOME", str(path))
+    monkeypatch.setenv("WINNOW_DEVICE", "cpu")
+    monkeypatch.delenv("WINNOW_DB_URL", raising=False)
+    db.reset_engines()
+    yield path
+    _kill_workers()
+    db.reset_engines()
+
+
+@pytest.fixture
+def digits(home):
+    """The digits demo imported, with the experiment "demo": 0 normal, 1–9 anomalous, p = 5 %."""
+    from core.services import datasets, experiments
+
+    datasets.import_dataset("builtin:digits", "digits")
+    return experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "demo", 0.3, 0)
+
+
+@pytest.fixture
+def trained(digits):
+    """The demo experiment with one finished autoencoder run, trained in this process."""
+    from core.services import pipeline, runs
+
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], "quick", {"autoencoder": {"epochs": 8}}, start_worker=False)
+    pipeline.execute_run(run.id)
+    return runs.get_run(run.id)
+
+
+def toy_images(n: int = 40, size: int = 16, channels: int = 1, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)

@@ -1,0 +1,62 @@
+"""The worker's path from a queued run to saved scores, latents, reconstructions and maps."""
+import numpy as np
+
+from core.models.base import Progress
+from core.services import experiments, pipeline, runs
+from core.store import db
+
+
+def test_run_saves_every_result_and_metrics(trained):
+    run = trained
+    assert run.status == "succeeded", run.error
+    assert run.embedding == "umap" and run.phase == ""
+    m = run.metrics
+    assert m["test_auroc"] > 0.9 and m["n_train"] > 0 and m["train_anomalies"] > 0
+    df = runs.results(run.id)
+    assert len(df) == m["n_train"] + m["n_test"]
+    assert {"x", "y", "score", "truth", "percentile", "status", "label", "class"} <= set(df.columns)
+    assert df.loc[df.part == "train", "percentile"].between(0, 100).all()
+    recon = runs.reconstructions(run.id, df["row"].to_numpy()[:5])
+    assert recon.shape == (5, 16, 16, 1) and recon.dtype == np.uint8
+    model = pipeline.load_checkpoint(run.id)
+    from core.services import datasets
+
+    exp = experiments.get_experiment(runs.round_of(run).experiment_id)
+    again = model.infer(datasets.images(exp.dataset_id, df["sample"].to_numpy()[:20])).scores["score"]
+    assert np.allclose(again, df["score"].to_numpy()[:20], rtol=1e-4, atol=1e-6)
+
+
+def test_a_run_is_executed_once_only(trained):
+    before = (db.folder("runs", trained.id) / "score_score.npy").stat().st_mtime_ns
+    pipeline.execute_run(trained.id)  # a duplicate delivery: must not run again
+    assert (db.folder("runs", trained.id) / "score_score.npy").stat().st_mtime_ns == before
+
+
+def test_cancel_during_training_ends_cancelled(digits, monkeypatch):
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": 500}}, start_worker=False)
+    seen = []
+
+    def progress(self, p: Progress):
+        seen.append(p.epoch)
+        if len(seen) == 2:
+            runs.cancel(run.id)
+
+    monkeypatch.setattr(pipeline._Reporter, "progress", progress)
+    monkeypatch.setattr(pipeline._Reporter, "should_stop", lambda self: runs.get_run(self.run_id).cancel_requested)
+    pipeline.execute_run(run.id)
+    done = runs.get_run(run.id)
+    assert done.status == "cancelled" and max(seen) < 500
+
+
+def test_a_crash_in_training_marks_the_run_failed_with_the_reason(digits, monkeypatch):
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], start_worker=False)
+
+    def boom(*a, **k):
+        raise RuntimeError("out of cheese")
+
+    from core.models.autoencoder import Autoencoder
+
+    monkeypatch.setattr(Autoencoder, "fit", boom)
+    pipeline.execute_run(run.id)
+    done = runs.get_run(run.id)
+    assert done.status == "failed" and "out of cheese" in done.error

@@ -1,0 +1,118 @@
+"""Store and services: datasets, experiments, decisions, rounds, metrics."""
+import numpy as np
+import pytest
+
+from core.services import datasets, experiments, metrics, review, rounds, runs
+from core.store import db
+
+
+def test_import_lands_whole_and_names_are_unique(home):
+    ds = datasets.import_dataset("builtin:digits", "digits")
+    assert (ds.n, ds.size, ds.channels, len(ds.classes)) == (1797, 16, 1, 10)
+    assert datasets.images(ds.id).shape == (1797, 16, 16, 1)
+    assert sum(ds.class_counts) == 1797
+    with pytest.raises(ValueError, match="already taken"):
+        datasets.import_dataset("builtin:digits", "digits")
+    assert [d.name for d in datasets.list_datasets()] == ["digits"]
+
+
+def test_failed_import_leaves_nothing_behind(home, tmp_path):
+    bad = tmp_path / "broken.zip"
+    bad.write_bytes(b"this is not a zip")
+    with pytest.raises(ValueError, match="broken.zip"):
+        datasets.import_dataset(str(bad), "broken")
+    assert datasets.list_datasets() == []
+    assert not [p for p in (home / "datasets").glob("*")] if (home / "datasets").exists() else True
+
+
+def test_upload_names_cannot_escape_the_staging_folder(home, tmp_path):
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for cls in ("a", "b"):
+            for i in range(3):
+                img = io.BytesIO()
+                Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(img, "PNG")
+                z.writestr(f"set/{cls}/{i}.png", img.getvalue())
+    ds = datasets.import_uploads([("../../evil/up.zip", buf.getvalue())], "uploaded")
+    assert ds.classes == ["a", "b"] and ds.n == 6
+    assert not (home.parent / "evil").exists()
+    assert not any((home / "uploads").iterdir())  # staging removed
+
+
+def test_experiment_stores_split_and_first_round(digits):
+    exp = digits
+    train = experiments.round_train_idx(experiments.latest_round(exp.id).id)
+    test = experiments.test_idx(exp)
+    truth = experiments.truth(exp)
+    assert len(train) == exp.n_train and len(test) == exp.n_test
+    assert (truth[train] == 1).sum() == exp.n_train_anomalies > 0
+    with pytest.raises(ValueError, match="unknown class 'seven'"):
+        experiments.create_experiment("digits", ["seven"], ["1"], 0.1, "x")
+
+
+def test_decisions_are_appended_and_replayed(digits):
+    review.decide(digits.id, [5, 6, 7], "reject", user="ana", view="test")
+    review.decide(digits.id, [6], "restore", user="bo", view="test")
+    review.decide(digits.id, [7], "anomaly")
+    review.decide(digits.id, [7], "normal")
+    trail = review.trail(digits.id)
+    assert list(trail.action) == ["reject"] * 3 + ["restore", "anomaly", "normal"]
+    state = review.current_state(digits.id)
+    assert state.loc[5, "status"] == "rejected" and state.loc[6, "status"] == "active"
+    assert state.loc[7, "label"] == "normal" and state.loc[7, "status"] == "rejected"
+    assert sorted(review.rejected(digits.id)) == [5, 7]
+    with pytest.raises(ValueError, match="unknown action"):
+        review.decide(digits.id, [1], "delete")
+
+
+def test_retrain_drops_rejected_samples_and_restore_brings_them_back(digits):
+    train = experiments.round_train_idx(experiments.latest_round(digits.id).id)
+    truth = experiments.truth(digits)
+    contaminants = train[truth[train] == 1]
+    review.decide(digits.id, contaminants, "reject")
+    rnd, queued = rounds.retrain(digits.id, ["autoencoder"])
+    assert rnd.number == 2 and len(queued) == 1 and queued[0].status == "queued"
+    r2 = experiments.round_train_idx(rnd.id)
+    assert len(r2) == len(train) - len(contaminants) and not np.isin(contaminants, r2).any()
+    review.decide(digits.id, contaminants[:1], "restore")
+    rnd3, _ = rounds.retrain(digits.id, ["autoencoder"])
+    assert contaminants[0] in experiments.round_train_idx(rnd3.id)
+    table = rounds.table(digits.id)
+    assert list(table.drop_duplicates("round")["contaminants left"]) == [len(contaminants), 0, 1]
+
+
+def test_cancel_a_queued_run_takes_effect_at_once(digits):
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], start_worker=False)
+    assert runs.cancel(run.id).status == "cancelled"
+    with pytest.raises(ValueError, match="no run 999"):
+        runs.cancel(999)
+
+
+def test_queue_refuses_bad_hyperparameters_with_their_name(digits):
+    with pytest.raises(ValueError, match="epochs"):
+        runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": -3}}, start_worker=False)
+    with pytest.raises(ValueError, match="unknown detector"):
+        runs.queue_runs(digits.id, ["nope"], start_worker=False)
+
+
+def test_metrics_at_threshold_and_ranks():
+    truth = np.array([0, 0, 0, 1, 1, -1])
+    scores = np.array([0.1, 0.2, 0.6, 0.5, 0.9, 5.0])
+    m = metrics.at_threshold(truth, scores, 0.5)
+    assert m["flagged"] == 4 and m["tp"] == 2
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == 1.0
+    assert metrics.auroc_ap(truth, scores)["auroc"] == pytest.approx(5 / 6)
+    assert metrics.auroc_ap(np.zeros(4), np.arange(4)) == {}
+    assert list(metrics.percentile_rank([1, 2, 3, 4], [0, 2.5, 9])) == [0, 50, 100]
+
+
+def test_store_uses_wal(home):
+    from sqlalchemy import text
+
+    with db.engine().connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
