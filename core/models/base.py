@@ -118,6 +118,8 @@ class Detector(nn.Module):
     PRESETS: ClassVar[dict[str, dict[str, Any]]]
     has_reconstruction: ClassVar[bool] = True
     supports_weights: ClassVar[bool] = False
+    # The loss in `train_step`'s dict that must fall when one batch is fitted repeatedly.
+    fit_loss: ClassVar[str] = "loss"
 
     def __init__(self, channels: int, size: int, params: dict[str, Any] | None = None):
         super().__init__()
@@ -207,6 +209,11 @@ class Detector(nn.Module):
                         progress(Progress(epoch, epochs, step + 1, steps, values, rate, remaining / rate if rate else 0.0))
                     last_report = now
             self.on_epoch_end(epoch)
+
+    def artifacts(self) -> dict[str, np.ndarray]:
+        """Per-training-sample arrays the method produced while fitting (e.g. ITSR's set-aside
+        step), aligned with the images given to `fit`; saved with the run."""
+        return {}
 
     def on_fit_start(self, n: int) -> None:
         """Hook before the first epoch (e.g. schedulers that need the dataset size)."""

@@ -30,6 +30,7 @@ class Ganomaly(Detector):
     """Encoder–decoder–encoder generator with an adversarial discriminator; scores latent mismatch."""
 
     name = "ganomaly"
+    fit_loss = "con"
     title = "GANomaly"
     summary = (
         "An autoencoder trained adversarially that re-encodes its own reconstruction; an image whose "

@@ -97,6 +97,8 @@ def execute_run(run_id: int) -> None:
         reporter = _Reporter(run_id)
         model.fit(datasets.images(ds.id, train_idx), progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed)
         save_checkpoint(run_id, model)
+        for name, values in model.artifacts().items():
+            arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)
         _set(run_id, phase="scoring", heartbeat=now())
         idx = np.concatenate([train_idx, test_idx])
         result = model.infer(datasets.images(ds.id, idx))
