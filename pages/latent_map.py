@@ -26,6 +26,8 @@ if run.embedding != "umap":
 df = runs.results(run.id)
 if "x" not in df:
     st.stop()
+if not st.toggle("Include the test set", help="Only training samples can be rejected; test samples show where known anomalies land."):
+    df = df[df.part == "train"]
 
 # Categorical colourings: (column, [(value in column, name, colour), …]).
 CATEGORIES = {
@@ -59,7 +61,7 @@ fig = go.Figure(
     )
 )
 fig.update_layout(height=620, dragmode="lasso", margin=dict(t=10, b=10, l=10, r=10), xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
-st.caption(f"{'UMAP' if run.embedding == 'umap' else 'PCA'} of {len(df)} latent vectors from {run.detector}. Draw a lasso or a box to select samples.")
+st.caption(f"{'UMAP' if run.embedding == 'umap' else 'PCA'} of {len(df)} latent vectors from {run.detector}. Draw a lasso or a box to select samples; hover for details.")
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key=f"map:{run.id}", width="stretch")
 
 points = event.selection.points if event and event.selection else []

@@ -30,9 +30,10 @@ if len(done):
     c1, c2 = st.columns(2)
     fig = px.line(done, x="round", y="test AUROC", color="detector", markers=True, title="Test AUROC by round")
     fig.update_xaxes(dtick=1)
+    fig.update_yaxes(range=[min(0.5, float(done["test AUROC"].min()) - 0.02), 1.005])
     c1.plotly_chart(fig, width="stretch")
     if table["contaminants left"].notna().any():
         per_round = table.drop_duplicates("round")
-        fig = px.bar(per_round, x="round", y="contaminants left", title="Known anomalies left in the training set")
+        fig = px.bar(per_round, x="round", y="contaminants left", text_auto=True, title="Known anomalies left in the training set")
         fig.update_xaxes(dtick=1)
         c2.plotly_chart(fig, width="stretch")

@@ -49,6 +49,9 @@ with st.form("train_form"):
             st.error(str(e))
 
 
+PHASES = {"training": "training", "scoring": "scoring every sample", "embedding": "computing the latent map"}
+
+
 @st.fragment(run_every=1.0)
 def jobs() -> None:
     st.subheader("Jobs")
@@ -62,7 +65,7 @@ def jobs() -> None:
         with st.container(border=True):
             head, action = st.columns([5, 1])
             icon = {"queued": ":material/schedule:", "running": ":material/directions_run:", "succeeded": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/block:"}[r.status]
-            head.markdown(f"{icon} **{r.detector}** · run {r.id} · round {numbers[r.id]} · {r.preset} · **{r.status}**" + (f" · {r.phase}" if r.phase else ""))
+            head.markdown(f"{icon} **{r.detector}** · run {r.id} · round {numbers[r.id]} · {r.preset} · **{r.status}**" + (f" · {PHASES.get(r.phase, r.phase)}" if r.phase else ""))
             p = r.progress or {}
             if r.status == "running" and p:
                 done = ((p["epoch"] - 1) * p["steps"] + p["step"]) / max(1, p["epochs"] * p["steps"])

@@ -83,6 +83,28 @@ class Progress:
         return dict(self.__dict__)
 
 
+@dataclass
+class FitLoop:
+    """State one call of `fit` shares across its training phases: the epoch count the progress
+    reports show (epoch k of `epochs`, over all phases), the clock, the shuffling generator and
+    the cancel check."""
+
+    epochs: int  # total over all phases, as Progress.epochs
+    progress: Callable[[Progress], None] | None = None
+    should_stop: Callable[[], bool] | None = None
+    report_every_s: float = 0.5
+    gen: torch.Generator = field(default_factory=torch.Generator)
+    epoch: int = 0  # epochs started so far
+    done: int = 0  # images trained on so far
+    start: float = field(default_factory=time.monotonic)
+    last_report: float = 0.0
+
+    def check_stop(self) -> None:
+        """Raise `Cancelled` if the caller asked to stop."""
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled()
+
+
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N,H,W,C) → float32 (N,C,H,W) scaled to [-1, 1] (the decoders end in tanh)."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float()
@@ -176,38 +198,44 @@ class Detector(nn.Module):
     ) -> None:
         """Train on uint8 images (N,H,W,C) for `params['epochs']` epochs, in batches of `params['batch_size']`."""
         torch.manual_seed(seed)
-        gen = torch.Generator().manual_seed(seed)
         x_all = to_tensor(images)
         w_all = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        n, bs, epochs = len(x_all), int(self.params["batch_size"]), int(self.params["epochs"])
+        loop = FitLoop(int(self.params["epochs"]), progress, should_stop, report_every_s, torch.Generator().manual_seed(seed))
+        self.on_fit_start(len(x_all))
+        self.run_epochs(x_all, w_all, int(self.params["epochs"]), loop)
+
+    def run_epochs(self, x_all: torch.Tensor, w_all: torch.Tensor | None, epochs: int, loop: "FitLoop") -> None:
+        """Train `epochs` more epochs on `x_all` (float, from `to_tensor`), continuing `loop`'s epoch
+        count, clock and cancellation. `fit` calls it once; a method trained in phases overrides
+        `fit` and calls it once per phase with one shared `FitLoop`."""
+        n, bs = len(x_all), int(self.params["batch_size"])
         # drop a last batch of 1: BatchNorm cannot train on it
         steps = max(1, n // bs + (1 if n % bs > 1 else 0))
         dev = self.device
-        start, last_report, done = time.monotonic(), 0.0, 0
-        self.on_fit_start(n)
-        for epoch in range(1, epochs + 1):
+        for _ in range(epochs):
+            loop.epoch += 1
+            epoch = loop.epoch
             self.train()
-            order = torch.randperm(n, generator=gen)
+            order = torch.randperm(n, generator=loop.gen)
             for step in range(steps):
-                if should_stop is not None and should_stop():
-                    raise Cancelled()
+                loop.check_stop()
                 idx = order[step * bs : (step + 1) * bs]
                 xb = x_all[idx].to(dev, non_blocking=True)
                 wb = None if w_all is None else w_all[idx].to(dev, non_blocking=True)
                 losses = self.train_step(xb, wb)
-                done += len(idx)
+                loop.done += len(idx)
                 now = time.monotonic()
-                if now - last_report >= report_every_s or step == steps - 1:
+                if now - loop.last_report >= loop.report_every_s or step == steps - 1:
                     values = {k: float(v) for k, v in losses.items()}
                     bad = [k for k, v in values.items() if not math.isfinite(v)]
                     if bad:
                         raise Diverged(f"loss {bad[0]} became {values[bad[0]]} at epoch {epoch}")
-                    if progress is not None:
-                        elapsed = now - start
-                        rate = done / elapsed if elapsed > 0 else 0.0
-                        remaining = (epochs * steps - ((epoch - 1) * steps + step + 1)) * bs
-                        progress(Progress(epoch, epochs, step + 1, steps, values, rate, remaining / rate if rate else 0.0))
-                    last_report = now
+                    if loop.progress is not None:
+                        elapsed = now - loop.start
+                        rate = loop.done / elapsed if elapsed > 0 else 0.0
+                        remaining = (loop.epochs * steps - ((epoch - 1) * steps + step + 1)) * bs
+                        loop.progress(Progress(epoch, loop.epochs, step + 1, steps, values, rate, remaining / rate if rate else 0.0))
+                    loop.last_report = now
             self.on_epoch_end(epoch)
 
     def artifacts(self) -> dict[str, np.ndarray]:

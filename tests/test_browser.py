@@ -1,0 +1,91 @@
+"""The whole loop in a real browser: import → experiment → train → histogram → lasso → reject → round 2."""
+import re
+
+import pytest
+
+from tests.browser import app_server, browser_page, goto, no_exceptions, settle, shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def lasso(page, left: float, right: float) -> None:
+    """Draw a lasso over the horizontal band [left, right] (fractions) of the first Plotly chart."""
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    points = [(left, 0.02), (right, 0.02), (right, 0.98), (left, 0.98), (left, 0.03)]
+    page.mouse.move(x0 + points[0][0] * w, y0 + points[0][1] * h)
+    page.mouse.down()
+    for fx, fy in points[1:]:
+        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=8)
+    page.mouse.up()
+    settle(page)
+
+
+def test_whole_loop_reaches_round_two(tmp_path):
+    with app_server(tmp_path / "home") as url, browser_page() as page:
+        page.goto(url)
+        settle(page)
+        shot(page, "01_data_empty")
+
+        page.get_by_role("tab", name="Built-in sets").click()
+        page.locator(".st-key-builtin_name input").fill("digits")
+        page.get_by_role("button", name="Import").last.click()
+        settle(page)
+        page.get_by_text("Imported digits: 1797 images").wait_for()
+        shot(page, "02_data_imported")
+        no_exceptions(page)
+
+        goto(page, "Experiment")
+        page.get_by_role("button", name="Create experiment").click()
+        settle(page)
+        created = page.get_by_text(re.compile(r"Created .*training set (\d+) images \((\d+) anomalies\)")).inner_text()
+        n_train = int(re.search(r"training set (\d+) images", created).group(1))
+        shot(page, "03_experiment")
+
+        goto(page, "Train")
+        page.get_by_role("button", name="Train", exact=True).click()
+        settle(page)
+        page.get_by_text("Queued 1 job(s)").wait_for()
+        page.get_by_text("succeeded").first.wait_for(timeout=240_000)
+        assert page.get_by_text(re.compile(r"test auroc (0\.9\d\d|1\.000)")).count() == 1
+        shot(page, "04_trained")
+
+        goto(page, "Scores")
+        page.locator(".js-plotly-plot").first.wait_for()
+        assert page.get_by_text("training set (").count() >= 1 and page.get_by_text("Test AUROC").count() == 1
+        shot(page, "05_scores")
+        no_exceptions(page)
+
+        goto(page, "Reconstructions")
+        page.get_by_text("Each tile: input").wait_for()
+        shot(page, "06_reconstructions")
+        no_exceptions(page)
+
+        goto(page, "Latent map")
+        page.get_by_text("UMAP of").wait_for(timeout=240_000)
+        settle(page)
+        lasso(page, 0.02, 0.55)
+        selected = int(re.search(r"(\d+) selected", page.get_by_text(" selected ·").inner_text()).group(1))
+        assert 0 < selected < n_train
+        shot(page, "07_latent_lasso")
+
+        goto(page, "Review")
+        page.get_by_text("selected on the latent map").click()
+        settle(page)
+        page.get_by_text(f"{selected} samples · threshold").wait_for()
+        page.get_by_text(f"all {selected} in this view").click()
+        page.get_by_role("button", name="Apply").click()
+        settle(page)
+        page.get_by_text("rejected", exact=True).first.click()
+        settle(page)
+        page.get_by_text(f"{selected} samples · threshold").wait_for()
+        shot(page, "08_review_rejected")
+        no_exceptions(page)
+
+        goto(page, "Rounds")
+        page.get_by_role("button", name=f"Retrain without the {selected} rejected samples").click()
+        settle(page)
+        page.get_by_text(f"Round 2 queued: {n_train - selected} training samples").wait_for()
+        page.get_by_test_id("stDataFrame").first.wait_for()
+        shot(page, "09_rounds")
+        no_exceptions(page)
