@@ -1,11 +1,13 @@
 """The one list of detectors the app, the worker and the CLI know about."""
 from __future__ import annotations
 
+from .aae_itsr import AaeItsr
 from .autoencoder import Autoencoder
 from .base import Detector
+from .distorter_ae import DistorterAe
 from .ganomaly import Ganomaly
 
-DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (Autoencoder, Ganomaly)}
+DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (Autoencoder, Ganomaly, AaeItsr, DistorterAe)}
 
 
 def get(name: str) -> type[Detector]:

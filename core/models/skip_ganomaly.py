@@ -30,7 +30,6 @@ What we chose where they are silent:
 """
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -1,0 +1,126 @@
+"""Page logic with Streamlit's AppTest: every page renders, and its widgets do what they say."""
+import os
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.store import db
+from tests.conftest import ROOT, _kill_workers
+
+PAGES = ["data", "experiment", "train", "scores", "reconstructions", "latent_map", "review", "rounds"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """A home with the digits demo and one finished autoencoder run (trained in this process)."""
+    old = {k: os.environ.get(k) for k in ("WINNOW_HOME", "WINNOW_DEVICE")}
+    os.environ["WINNOW_HOME"] = str(tmp_path_factory.mktemp("pages") / "home")
+    os.environ["WINNOW_DEVICE"] = "cpu"
+    db.reset_engines()
+    from core.services import datasets, experiments, pipeline, runs
+
+    datasets.import_dataset("builtin:digits", "digits")
+    exp = experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "demo")
+    (run,) = runs.queue_runs(exp.id, ["autoencoder"], params={"autoencoder": {"epochs": 8}}, start_worker=False)
+    pipeline.execute_run(run.id)
+    yield exp, runs.get_run(run.id)
+    _kill_workers()
+    db.reset_engines()
+    for k, v in old.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    return at.run()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_without_error(store, name):
+    at = page(name)
+    assert not at.exception, at.exception
+    assert at.title[0].value.replace(" ", "_").lower() == name
+
+
+def test_data_page_imports_and_reports_bad_input(store, tmp_path):
+    at = page("data")
+    assert "digits" in at.dataframe[0].value["name"].tolist()
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"garbage")
+    at.text_input(key="path_name").input("bad")
+    next(w for w in at.text_input if w.label == "Path on this machine").input(str(bad))
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert at.error and "x.npz" in at.error[0].value
+    from core.services import datasets
+
+    assert "bad" not in [d.name for d in datasets.list_datasets()]
+
+
+def test_experiment_page_refuses_impossible_contamination(store):
+    at = page("experiment")
+    at.number_input[0].set_value(0.95)
+    at.text_input[0].input("too dirty")
+    at.button[0].click().run()
+    assert at.error and "anomalies in the training set" in at.error[0].value
+
+
+def test_scores_threshold_sets_flagged_count_and_persists(store):
+    exp, run = store
+    at = page("scores")
+    at.slider[0].set_value(10.0).run()
+    flagged = next(m for m in at.metric if m.label.startswith("Flagged"))
+    n_train = run.metrics["n_train"]
+    count, total = map(int, flagged.value.split(" / "))
+    assert total == n_train
+    assert abs(count - 0.10 * n_train) <= 2
+    from core.services import runs
+
+    assert runs.get_run(run.id).threshold is not None
+    assert any(m.label == "Test AUROC" for m in at.metric)
+    at.radio[0].set_value("by score value").run()
+    at.number_input[0].set_value(1.5 * float(runs.results(run.id).score.max())).run()
+    assert next(m for m in at.metric if m.label.startswith("Flagged")).value == f"0 / {n_train}"
+
+
+def test_reconstructions_need_a_selection_for_the_selected_view(store):
+    at = page("reconstructions")
+    assert at.caption and any("input" in c.value for c in at.caption)
+    at.radio[0].set_value("selected on the latent map").run()
+    assert any("Nothing selected" in i.value for i in at.info)
+
+
+def test_latent_map_colourings_render(store):
+    at = page("latent_map")
+    for option in at.radio[0].options:
+        at.radio[0].set_value(option).run()
+        assert not at.exception, option
+
+
+def test_review_rejects_flagged_samples_into_the_trail(store):
+    exp, run = store
+    from core.services import review, runs
+
+    train_scores = runs.results(run.id).query("part == 'train'").score
+    runs.set_threshold(run.id, float(train_scores.quantile(0.9)))
+    at = page("review")
+    before = len(review.trail(exp.id))
+    shown = int(at.caption[0].value.split(" samples")[0])
+    assert shown == (train_scores >= train_scores.quantile(0.9)).sum()
+    scope = next(r for r in at.radio if r.label == "Apply to")
+    scope.set_value(scope.options[1])  # all in this view; a form applies it on submit
+    next(b for b in at.button if b.label == "Apply").click().run()
+    trail = review.trail(exp.id)
+    assert len(trail) == before + shown and set(trail.action[before:]) == {"reject"}
+    at.radio[0].set_value("rejected").run()
+    assert int(at.caption[0].value.split(" samples")[0]) >= shown
+
+
+def test_rounds_page_retrains_without_rejected(store):
+    exp, _ = store
+    from core.services import experiments, review
+
+    gone = len(review.rejected(exp.id))
+    at = page("rounds")
+    at.button[0].click().run()
+    assert at.success and "Round 2 queued" in at.success[0].value
+    assert experiments.latest_round(exp.id).n_train == exp.n_train - gone
