@@ -20,8 +20,9 @@ def _imported(ds) -> None:
     st.session_state["dataset_id"] = ds.id
     st.success(f"Imported **{esc(ds.name)}**: {ds.n} images of {ds.size}×{ds.size}×{ds.channels}, {len(ds.classes) or 'no'} classes.")
     if ds.skipped:
-        st.warning(f"{len(ds.skipped)} file(s) could not be read and were skipped:")
-        st.dataframe(pd.DataFrame(ds.skipped, columns=["file", "reason"]), hide_index=True)
+        listed = "\n".join(f"- {esc(name)}: {esc(reason)}" for name, reason in ds.skipped[:10])
+        more = f"\n\n…and {len(ds.skipped) - 10} more, listed below the preview." if len(ds.skipped) > 10 else ""
+        st.warning(f"{len(ds.skipped)} file(s) could not be read and were skipped:\n{listed}{more}")
 
 
 with st.expander("Import a dataset", expanded=not datasets.list_datasets()):

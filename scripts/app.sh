@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh runtime
 .venv/bin/python -m core demo >/dev/null
-echo "Winnow: http://localhost:8501  (data in ${WINNOW_HOME:-.winnow}; Ctrl-C stops the app, the worker stops when idle jobs end: python -m core worker runs one by hand)"
+echo "Winnow: http://localhost:8501 (data in ${WINNOW_HOME:-.winnow}). Ctrl-C stops the app; the background worker"
+echo "keeps running queued jobs: stop it with  pkill -f 'python -m core worker'"
 exec .venv/bin/python scripts/serve.py "$@"

@@ -15,8 +15,10 @@ req=requirements.txt; [ "$want" = dev ] && req=requirements-dev.txt
 stamp=".venv/.installed-$want-$(cat requirements*.txt | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "Installing Python packages ($req; torch is large, the first time takes a few minutes)…"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r "$req"
+  # (this machine's pip mirror notes every package it doesn't hold; those lines are noise)
+  quiet() { "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
+  quiet .venv/bin/python -m pip install -q --upgrade pip
+  quiet .venv/bin/python -m pip install -q -r "$req"
   touch "$stamp"
 fi
 

@@ -89,3 +89,40 @@ def test_whole_loop_reaches_round_two(tmp_path):
         page.get_by_test_id("stDataFrame").first.wait_for()
         shot(page, "09_rounds")
         no_exceptions(page)
+
+
+def _class_zip(path) -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as z:
+        for cls in ("good", "scratched"):
+            for i in range(6):
+                buf = io.BytesIO()
+                Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(buf, "PNG")
+                z.writestr(f"parts/{cls}/{i}.png", buf.getvalue())
+        z.writestr("parts/good/<b>broken</b>.png", b"not an image at all")
+
+
+def test_upload_imports_a_zip_and_lists_the_file_it_skipped(tmp_path):
+    upload = tmp_path / "parts.zip"
+    _class_zip(upload)
+    with app_server(tmp_path / "home") as url, browser_page() as page:
+        page.goto(url)
+        settle(page)
+        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
+        settle(page)
+        page.locator(".st-key-upload_size").wait_for()
+        page.get_by_role("button", name="Import upload").click()
+        settle(page)
+        page.get_by_text("Imported parts: 12 images of 32×32×1, 2 classes.").wait_for()
+        page.get_by_text("1 file(s) could not be read").wait_for()
+        # the HTML-like file name is shown as text, never rendered as markup
+        page.get_by_text("<b>broken</b>.png").wait_for()
+        assert page.locator("b", has_text="broken").count() == 0
+        shot(page, "10_upload")
+        no_exceptions(page)

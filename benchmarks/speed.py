@@ -1,0 +1,87 @@
+"""Training and scoring throughput of every detector (images/s), at one size and batch.
+
+    .venv/bin/python -m benchmarks.speed [--size 32] [--channels 1] [--batch 64] [--n 2048] [--device cpu]
+
+Training throughput is measured over one epoch of `n` images after a warm-up step, with
+the detector's `paper` preset widths (the authors' reference design) and with its `quick`
+preset; "quick on 5,000" extrapolates the quick preset's full training time on 5,000
+images from that throughput and its epoch count.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.common import environment, write
+from core.models import registry
+
+
+def images(n: int, size: int, channels: int) -> np.ndarray:
+    """Smooth random blobs: cheap, and not the degenerate all-noise case."""
+    rng = np.random.default_rng(0)
+    low = rng.integers(0, 256, size=(n, size // 4, size // 4, channels)).astype(np.uint8)
+    return low.repeat(4, axis=1).repeat(4, axis=2)
+
+
+def measure(name: str, preset: str, x: np.ndarray, batch: int, device: str) -> dict:
+    cls = registry.get(name)
+    torch.manual_seed(0)
+    params = cls.resolve_params({"batch_size": batch, "epochs": 1}, preset)
+    model = cls(x.shape[3], x.shape[1], params).to(device)
+    model.fit(x[: batch * 2], seed=0)  # warm-up: allocator, kernels, lazy init
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t = time.perf_counter()
+    model.fit(x, seed=0)
+    sync()
+    train = len(x) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    model.infer(x, batch_size=max(batch, 256))
+    sync()
+    score = len(x) / (time.perf_counter() - t)
+    return {"train_img_s": train, "score_img_s": score, "epochs": cls.resolve_params({}, preset)["epochs"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--channels", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--n", type=int, default=2048)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--detectors", default=",".join(registry.DETECTORS))
+    a = ap.parse_args()
+    x = images(a.n, a.size, a.channels)
+    rows = []
+    for name in a.detectors.split(","):
+        paper = measure(name, "paper", x, a.batch, a.device)
+        quick = measure(name, "quick", x, a.batch, a.device)
+        row = {
+            "detector": name,
+            "paper train img/s": round(paper["train_img_s"]),
+            "paper score img/s": round(paper["score_img_s"]),
+            "quick train img/s": round(quick["train_img_s"]),
+            "quick score img/s": round(quick["score_img_s"]),
+            "quick on 5,000 (min)": round(5000 * quick["epochs"] / quick["train_img_s"] / 60, 1),
+        }
+        rows.append(row)
+        print(row, flush=True)
+    record = {"benchmark": "speed", "size": a.size, "channels": a.channels, "batch": a.batch, "n": a.n, "device": a.device, **environment(), "rows": rows}
+    path = write(f"speed-{a.device.split(':')[0]}-{a.size}px-b{a.batch}", record)
+    print(table(record))
+    print(f"saved {path}")
+
+
+def table(record: dict) -> str:
+    """The README's markdown table for one speed record."""
+    cols = list(record["rows"][0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in record["rows"]]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
