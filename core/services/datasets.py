@@ -75,11 +75,7 @@ def list_datasets() -> list[Dataset]:
 
 def get_dataset(ref: int | str) -> Dataset:
     """A dataset by id or name."""
-    with db.session() as s:
-        row = s.get(Dataset, ref) if isinstance(ref, int) else s.scalar(select(Dataset).where(Dataset.name == ref))
-        if row is None:
-            raise ValueError(f"no dataset {ref!r}")
-        return row
+    return db.fetch(Dataset, ref, "dataset")
 
 
 def images(dataset_id: int, idx: np.ndarray | None = None) -> np.ndarray:

@@ -65,11 +65,7 @@ def list_experiments() -> list[Experiment]:
 
 def get_experiment(ref: int | str) -> Experiment:
     """An experiment by id or name."""
-    with db.session() as s:
-        row = s.get(Experiment, ref) if isinstance(ref, int) else s.scalar(select(Experiment).where(Experiment.name == ref))
-        if row is None:
-            raise ValueError(f"no experiment {ref!r}")
-        return row
+    return db.fetch(Experiment, ref, "experiment")
 
 
 def dataset_of(exp: Experiment) -> Dataset:

@@ -43,10 +43,9 @@ def queue_runs(
 
 def cancel(run_id: int) -> Run:
     """Cancel a queued run at once, or ask a running one to stop at its next step."""
+    get_run(run_id)
     with db.session() as s:
         run = s.get(Run, run_id)
-        if run is None:
-            raise ValueError(f"no run {run_id}")
         if run.status == "queued":
             run.status, run.finished_at, run.error = "cancelled", now(), "cancelled before it started"
         elif run.status == "running":
@@ -55,11 +54,7 @@ def cancel(run_id: int) -> Run:
 
 
 def get_run(run_id: int) -> Run:
-    with db.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise ValueError(f"no run {run_id}")
-        return run
+    return db.fetch(Run, int(run_id), "run")
 
 
 def list_runs(experiment_id: int | None = None, round_id: int | None = None) -> list[Run]:

@@ -66,3 +66,14 @@ def reset_engines() -> None:
         for eng, _ in _engines.values():
             eng.dispose()
         _engines.clear()
+
+
+def fetch(table, ref: int | str, what: str):
+    """One row of `table` by id (int) or by its unique name (str); ValueError naming `what` otherwise."""
+    from sqlalchemy import select
+
+    with session() as s:
+        row = s.get(table, ref) if isinstance(ref, int) else s.scalar(select(table).where(table.name == ref))
+        if row is None:
+            raise ValueError(f"no {what} {ref!r}")
+        return row
