@@ -26,6 +26,7 @@ if run.embedding != "umap":
 df = runs.results(run.id)
 if "x" not in df:
     st.stop()
+df["flag"] = df["suggested"] > 0
 if not st.toggle("Include the test set", help="Only training samples can be rejected; test samples show where known anomalies land."):
     df = df[df.part == "train"]
 
@@ -35,6 +36,7 @@ CATEGORIES = {
     "status": ("status", [("active", "active", "#1f77b4"), ("rejected", "rejected", "#d62728")]),
     "your label": ("label", [("", "none", "#c7c7c7"), ("normal", "normal", "#1f77b4"), ("anomaly", "anomaly", "#d62728")]),
     "part": ("part", [("train", "train", "#1f77b4"), ("test", "test", "#ff7f0e")]),
+    "detector suggestion": ("flag", [(False, "not suggested", "#c7c7c7"), (True, "set aside by the detector", "#d62728")]),
 }
 by = st.radio("Colour by", ["score", *CATEGORIES], horizontal=True)
 if by == "score":

@@ -17,6 +17,7 @@ threshold = run.threshold if run.threshold is not None else float(train.score.qu
 FILTERS = {
     "flagged (score ≥ threshold)": lambda d: d[(d.part == "train") & (d.score >= threshold)],
     "selected on the latent map": lambda d: d[d["sample"].isin(selected(exp.id))],
+    "suggested by the detector": lambda d: d[d.suggested > 0],
     "rejected": lambda d: d[d.status == "rejected"],
     "all training samples": lambda d: d[d.part == "train"],
 }
@@ -36,7 +37,9 @@ images = datasets.images(experiments.dataset_of(exp).id, view["sample"].to_numpy
 marks = {"rejected": "✗ ", "active": ""}
 show_grid(images, [f"{marks[s]}#{i} {lab}".strip() for i, s, lab in zip(view["sample"], view["status"], view["label"])])
 
-table = view[["sample", "class", "score", "percentile", "status", "label", "part"]].rename(columns={"class": "known class"})
+table = view[["sample", "class", "score", "percentile", "status", "label", "suggested", "part"]].rename(
+    columns={"class": "known class", "suggested": "set aside at step"}
+)
 event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"review:{run.id}:{which}:{page}", width="stretch")
 ticked = table.iloc[event.selection.rows]["sample"].tolist() if event and event.selection.rows else []
 

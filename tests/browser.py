@@ -53,6 +53,9 @@ def app_server(home: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        from tests.conftest import kill_workers
+
+        kill_workers(home)
 
 
 @contextmanager

@@ -14,21 +14,14 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 
-def _kill_workers() -> None:
-    from sqlalchemy import select
+def kill_workers(home: Path) -> None:
+    """SIGKILL every worker a test started in `home` (registered or still starting)."""
+    from core.jobs.worker import worker_pids
 
-    from core.store import db
-    from core.store.tables import Worker
-
-    try:
-        with db.session() as s:
-            pids = list(s.scalars(select(Worker.pid)))
-    except Exception:
-        return
-    for pid in pids:
+    for pid in worker_pids(Path(home)):
         try:
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+        except (ProcessLookupError, PermissionError):
             pass
 
 
@@ -43,7 +36,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.delenv("WINNOW_DB_URL", raising=False)
     db.reset_engines()
     yield path
-    _kill_workers()
+    kill_workers(path)
     db.reset_engines()
 
 

@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.store import db
-from tests.conftest import ROOT, _kill_workers
+from tests.conftest import ROOT, kill_workers
 
 PAGES = ["data", "experiment", "train", "scores", "reconstructions", "latent_map", "review", "rounds"]
 
@@ -14,7 +14,8 @@ PAGES = ["data", "experiment", "train", "scores", "reconstructions", "latent_map
 def store(tmp_path_factory):
     """A home with the digits demo and one finished autoencoder run (trained in this process)."""
     old = {k: os.environ.get(k) for k in ("WINNOW_HOME", "WINNOW_DEVICE")}
-    os.environ["WINNOW_HOME"] = str(tmp_path_factory.mktemp("pages") / "home")
+    home = tmp_path_factory.mktemp("pages") / "home"
+    os.environ["WINNOW_HOME"] = str(home)
     os.environ["WINNOW_DEVICE"] = "cpu"
     db.reset_engines()
     from core.services import datasets, experiments, pipeline, runs
@@ -24,7 +25,7 @@ def store(tmp_path_factory):
     (run,) = runs.queue_runs(exp.id, ["autoencoder"], params={"autoencoder": {"epochs": 8}}, start_worker=False)
     pipeline.execute_run(run.id)
     yield exp, runs.get_run(run.id)
-    _kill_workers()
+    kill_workers(home)
     db.reset_engines()
     for k, v in old.items():
         os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)

@@ -24,6 +24,23 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _current: str = ""
 
 
+def worker_pids(home: Path) -> set[int]:
+    """Pids of the workers of a home folder: registered ones, and the last one started."""
+    pids = set()
+    stamp = home / "worker.started"
+    if stamp.exists() and stamp.read_text().strip().isdigit():
+        pids.add(int(stamp.read_text()))
+    if (home / "winnow.db").exists():
+        import sqlite3
+
+        with sqlite3.connect(home / "winnow.db") as c:
+            try:
+                pids |= {pid for (pid,) in c.execute("SELECT pid FROM workers")}
+            except sqlite3.OperationalError:
+                pass
+    return pids
+
+
 def current_id() -> str:
     """This process's worker id ("" outside a worker)."""
     return _current
@@ -48,8 +65,11 @@ def reap_stale_runs() -> int:
         return len(stale)
 
 
-def _beat(worker_id: str, stop: threading.Event) -> None:
+def _beat(worker_id: str, stop: threading.Event, home: Path) -> None:
     while not stop.wait(config.HEARTBEAT_EVERY_S):
+        if not home.exists():  # the home folder was deleted under us: nothing left to work for
+            log.warning("home folder %s is gone; worker exits", home)
+            os._exit(0)
         try:
             with db.session() as s:
                 s.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat=now()))
@@ -68,7 +88,7 @@ def run_worker(device: str | None = None) -> None:
         s.merge(Worker(id=_current, pid=os.getpid(), host=socket.gethostname(), device=device or "", heartbeat=now()))
     reap_stale_runs()
     stop = threading.Event()
-    threading.Thread(target=_beat, args=(_current, stop), daemon=True, name="heartbeat").start()
+    threading.Thread(target=_beat, args=(_current, stop, config.home()), daemon=True, name="heartbeat").start()
     # Threads, not forked processes: the job runs in this process, so nothing touches CUDA before a fork.
     consumer = queue.huey().create_consumer(workers=1, worker_type="thread", periodic=False, initial_delay=0.1, max_delay=1.0)
     log.info("worker %s consuming %s", _current, config.home() / "queue.db")
@@ -98,7 +118,7 @@ def ensure_worker() -> str:
         logs.mkdir(exist_ok=True)
         env = dict(os.environ, WINNOW_HOME=str(home))
         with open(logs / "worker.log", "ab") as out:
-            subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "core", "worker"],
                 cwd=PROJECT_ROOT,
                 env=env,
@@ -107,5 +127,5 @@ def ensure_worker() -> str:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # outlives the app's script run and the browser tab
             )
-        stamp.touch()
+        stamp.write_text(str(proc.pid))  # lets tools stop a worker that has not beaten yet
         return "started"

@@ -4,10 +4,12 @@ from __future__ import annotations
 from .aae_itsr import AaeItsr
 from .autoencoder import Autoencoder
 from .base import Detector
+from .berg_gan import BergGan
 from .distorter_ae import DistorterAe
 from .ganomaly import Ganomaly
+from .skip_ganomaly import SkipGanomaly
 
-DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (Autoencoder, Ganomaly, AaeItsr, DistorterAe)}
+DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (Autoencoder, Ganomaly, AaeItsr, DistorterAe, SkipGanomaly, BergGan)}
 
 
 def get(name: str) -> type[Detector]:

@@ -98,6 +98,10 @@ def results(run_id: int) -> pd.DataFrame:
     for name in run.metrics.get("score_names", ["score"]):
         df[name if name == "score" else f"score_{name}"] = arrays.load(folder / f"score_{name}.npy")
     df["truth"] = experiments.truth(exp)[idx]
+    # Detectors that set training samples aside while fitting (ITSR) suggest them for review.
+    df["suggested"] = 0
+    if arrays.exists(folder / "fit_set_aside.npy"):
+        df.loc[df.part == "train", "suggested"] = arrays.load(folder / "fit_set_aside.npy")
     df["percentile"] = metrics.percentile_rank(df.loc[df.part == "train", "score"], df["score"])
     xy = map_coordinates(run)
     if xy is not None:
