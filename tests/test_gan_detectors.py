@@ -207,3 +207,12 @@ def test_berg_score_choices():
         np.testing.assert_array_equal(model.infer(x).scores["score"], s[choice])
     with pytest.raises(ValueError, match="score"):
         berg(score="critic")
+
+
+def test_berg_step_budget_caps_epochs_on_large_sets_only():
+    from core.models.berg_gan import BergGan
+
+    quick = BergGan(1, 16, BergGan.resolve_params({}, "quick"))
+    assert quick.total_epochs(132) == 100  # digits: 5 batches an epoch, 500 steps < 1,500
+    assert quick.total_epochs(5000) == 1500 // 157
+    assert BergGan(1, 16, BergGan.resolve_params({"max_steps": 0}, "quick")).total_epochs(5000) == 100

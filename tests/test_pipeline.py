@@ -1,6 +1,8 @@
 """The worker's path from a queued run to saved scores, latents, reconstructions and maps."""
 import numpy as np
+import pytest
 
+from core.models import registry
 from core.models.base import Progress
 from core.services import experiments, pipeline, runs
 from core.store import db
@@ -60,3 +62,20 @@ def test_a_crash_in_training_marks_the_run_failed_with_the_reason(digits, monkey
     pipeline.execute_run(run.id)
     done = runs.get_run(run.id)
     assert done.status == "failed" and "out of cheese" in done.error
+
+
+@pytest.mark.parametrize("name", list(registry.DETECTORS))
+def test_every_detector_runs_through_the_worker_path(digits, name):
+    (run,) = runs.queue_runs(digits.id, [name], "quick", {name: {"epochs": 2}}, start_worker=False)
+    pipeline.execute_run(run.id)
+    run = runs.get_run(run.id)
+    assert run.status == "succeeded", run.error
+    df = runs.results(run.id)
+    assert len(df) == run.metrics["n_train"] + run.metrics["n_test"] and df.score.notna().all()
+    assert "test_auroc" in run.metrics and {"x", "y"} <= set(df.columns)
+    cls = registry.get(name)
+    recon = runs.reconstructions(run.id, df["row"].to_numpy()[:3])
+    assert (recon is not None) == cls.has_reconstruction
+    if name == "aae_itsr":
+        assert (df.loc[df.part == "train", "suggested"] > 0).any()
+        assert (df.loc[df.part == "test", "suggested"] == 0).all()

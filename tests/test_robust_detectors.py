@@ -73,7 +73,7 @@ def test_itsr_progress_counts_all_phases(itsr_run):
     model, _, _, seen = itsr_run
     p = model.params
     total = p["pretrain_epochs"] + p["refinements"] * p["refine_epochs"] + p["epochs"]
-    assert model.total_epochs() == total
+    assert model.total_epochs(0) == total
     assert {r.epochs for r in seen} == {total}
     epochs = [r.epoch for r in seen]
     assert epochs == sorted(epochs) and set(epochs) == set(range(1, total + 1))
@@ -122,7 +122,7 @@ def test_itsr_refine_false_sets_nothing_aside(digits):
     art = model.artifacts()
     assert not art["set_aside"].any() and np.all(art["weight"] == 1)
     # a plain AAE for pretrain_epochs + epochs
-    assert model.total_epochs() == 4 and seen[-1].epoch == seen[-1].epochs == 4
+    assert model.total_epochs(0) == 4 and seen[-1].epoch == seen[-1].epochs == 4
 
 
 @pytest.mark.parametrize("stop_at", [1, 4, 8, 9])  # pretraining, refinement 1, refinement 3, retraining

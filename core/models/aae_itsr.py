@@ -251,7 +251,7 @@ class AaeItsr(Detector):
         return torch.cat(zs).numpy(), torch.cat(recs).numpy(), torch.cat(nlls).numpy()
 
     # ---- training in phases -------------------------------------------------------------
-    def total_epochs(self) -> int:
+    def total_epochs(self, n: int) -> int:
         """Epochs over all phases: what the progress reports count to."""
         p = self.params
         refine = p["refinements"] * p["refine_epochs"] if p["refine"] else 0
@@ -266,7 +266,7 @@ class AaeItsr(Detector):
         user = np.ones(n, np.float32) if weights is None else np.asarray(weights, np.float32).reshape(-1)
         if len(user) != n:
             raise ValueError(f"got {len(user)} weights for {n} images")
-        loop = FitLoop(self.total_epochs(), progress, should_stop, report_every_s, torch.Generator().manual_seed(seed))
+        loop = FitLoop(self.total_epochs(n), progress, should_stop, report_every_s, torch.Generator().manual_seed(seed))
         set_aside = np.zeros(n, np.int64)  # k = refinement step that set the image aside
         itsr = np.ones(n, np.float32)
 

@@ -200,9 +200,14 @@ class Detector(nn.Module):
         torch.manual_seed(seed)
         x_all = to_tensor(images)
         w_all = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
-        loop = FitLoop(int(self.params["epochs"]), progress, should_stop, report_every_s, torch.Generator().manual_seed(seed))
+        epochs = self.total_epochs(len(x_all))
+        loop = FitLoop(epochs, progress, should_stop, report_every_s, torch.Generator().manual_seed(seed))
         self.on_fit_start(len(x_all))
-        self.run_epochs(x_all, w_all, int(self.params["epochs"]), loop)
+        self.run_epochs(x_all, w_all, epochs, loop)
+
+    def total_epochs(self, n: int) -> int:
+        """Epochs `fit` runs in all on `n` images (a method trained in phases counts every phase)."""
+        return int(self.params["epochs"])
 
     def run_epochs(self, x_all: torch.Tensor, w_all: torch.Tensor | None, epochs: int, loop: "FitLoop") -> None:
         """Train `epochs` more epochs on `x_all` (float, from `to_tensor`), continuing `loop`'s epoch
