@@ -54,3 +54,13 @@ def test_demo_is_idempotent(home):
     _, a, _ = cli("demo")
     _, b, _ = cli("demo")
     assert a == b and a["dataset"] == "digits"
+
+
+@pytest.mark.slow
+def test_every_detector_trains_from_the_cli(home):
+    from core.models import registry
+
+    cli("demo")
+    for name in registry.DETECTORS:
+        _, out, _ = cli("train", "--experiment", "digits: 0 normal, 5% contaminated", "--detector", name, "--epochs", "3", "--wait")
+        assert out["status"] == "succeeded" and "test_auroc" in out["metrics"], (name, out)

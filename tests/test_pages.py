@@ -22,6 +22,8 @@ def store(tmp_path_factory):
 
     datasets.import_dataset("builtin:digits", "digits")
     exp = experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "demo")
+    (itsr,) = runs.queue_runs(exp.id, ["aae_itsr"], start_worker=False)
+    pipeline.execute_run(itsr.id)
     (run,) = runs.queue_runs(exp.id, ["autoencoder"], params={"autoencoder": {"epochs": 8}}, start_worker=False)
     pipeline.execute_run(run.id)
     yield exp, runs.get_run(run.id)
@@ -125,3 +127,17 @@ def test_rounds_page_retrains_without_rejected(store):
     at.button[0].click().run()
     assert at.success and "Round 2 queued" in at.success[0].value
     assert experiments.latest_round(exp.id).n_train == exp.n_train - gone
+
+
+def test_review_shows_what_itsr_set_aside_as_suggestions(store):
+    exp, _ = store
+    from core.services import runs
+
+    itsr = next(r for r in runs.list_runs(exp.id) if r.detector == "aae_itsr")
+    at = AppTest.from_file(str(ROOT / "pages" / "review.py"), default_timeout=60)
+    at.session_state["run_id"] = itsr.id  # as if picked on another page
+    at.run()
+    at.radio[0].set_value("suggested by the detector").run()
+    assert not at.exception
+    shown = int(at.caption[0].value.split(" samples")[0])
+    assert shown > 0 and "aae_itsr" in at.caption[0].value
