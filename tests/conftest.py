@@ -61,3 +61,12 @@ def trained(digits):
 
 def toy_images(n: int = 40, size: int = 16, channels: int = 1, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def digits_images():
+    """The digits demo as the app imports it: uint8 (1797, 16, 16, 1) images and labels 0–9."""
+    from core.data.importers import load_source
+
+    data = load_source("builtin:digits")
+    return data.images, data.labels

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from core.models import registry
 from core.models.autoencoder import Autoencoder
@@ -29,14 +28,9 @@ def random_images(n: int, size: int, channels: int, seed: int = 0) -> np.ndarray
 
 
 @pytest.fixture(scope="module")
-def digits():
-    """sklearn digits as uint8 16x16 images, and their labels."""
-    from sklearn.datasets import load_digits
+def digits(digits_images):
+    return digits_images
 
-    d = load_digits()
-    x = torch.from_numpy(d.images).float().unsqueeze(1) * (255 / 16)
-    x = F.interpolate(x, size=16, mode="bilinear", align_corners=False)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy(), d.target
 
 
 # ---- layers ------------------------------------------------------------------------------
