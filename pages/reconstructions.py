@@ -12,7 +12,7 @@ if run is None:
     st.stop()
 
 df = runs.results(run.id)
-which = st.radio("Show", ["highest scores", "lowest scores", "selected on the latent map"], horizontal=True)
+which = st.radio("Show", ["highest scores", "lowest scores", "selected on the map or histogram"], horizontal=True)
 PARTS = {"training set": ["train"], "test set": ["test"], "both": ["train", "test"]}
 part = st.radio("From", list(PARTS), horizontal=True)
 n = st.slider("How many", 1, 48, 12)
@@ -24,7 +24,7 @@ elif which == "lowest scores":
 else:
     rows = pool[pool["sample"].isin(selected(exp.id))].nlargest(n, "score")
     if rows.empty:
-        st.info("Nothing selected: draw a lasso or box on the **Latent map** first.")
+        st.info("Nothing selected: draw a lasso or box on the **Latent map**, or a box on the **Scores** histogram, first.")
         st.stop()
 
 recon = runs.reconstructions(run.id, rows["row"].to_numpy())

@@ -1,9 +1,9 @@
-"""Review: look at flagged or selected samples; reject, restore or relabel them."""
-import pandas as pd
+"""Review: look at flagged, selected or suggested samples; reject, restore or relabel them."""
+import numpy as np
 import streamlit as st
 
 from core.services import datasets, experiments, review, runs
-from pages.common import pick_experiment, pick_run, selected, show_grid
+from pages.common import enlarge, heat, pick_experiment, pick_run, selected, show_grid
 
 st.title("Review")
 exp = pick_experiment()
@@ -14,15 +14,23 @@ if run is None:
 df = runs.results(run.id)
 train = df[df.part == "train"]
 threshold = run.threshold if run.threshold is not None else float(train.score.quantile(0.95))
+others = runs.percentiles_by_detector(run.round_id)
+df["disagreement"] = df["sample"].map(others["disagreement"]) if "disagreement" in others else 0.0
+decided = df["sample"].isin(review.current_state(exp.id).index)
 FILTERS = {
-    "flagged (score ≥ threshold)": lambda d: d[(d.part == "train") & (d.score >= threshold)],
-    "selected on the latent map": lambda d: d[d["sample"].isin(selected(exp.id))],
-    "suggested by the detector": lambda d: d[d.suggested > 0],
-    "rejected": lambda d: d[d.status == "rejected"],
-    "all training samples": lambda d: d[d.part == "train"],
+    "flagged (score ≥ threshold)": (df.part == "train") & (df.score >= threshold),
+    "selected on the map or histogram": df["sample"].isin(selected(exp.id)),
+    "suggested by the detector": df.suggested > 0,
+    "undecided training samples": (df.part == "train") & ~decided,
+    "decided": decided,
+    "rejected": df.status == "rejected",
+    "all training samples": df.part == "train",
 }
-which = st.radio("Show", list(FILTERS), horizontal=True)
-shown = FILTERS[which](df).sort_values("score", ascending=False)
+c1, c2 = st.columns([3, 1])
+which = c1.radio("Show", list(FILTERS), horizontal=True)
+SORTS = {"score, highest first": ("score", False), "score, lowest first": ("score", True), "disagreement between detectors": ("disagreement", False)}
+order = c2.selectbox("Sort by", list(SORTS), help="Disagreement: the spread of the sample's percentile ranks across this round's detectors.")
+shown = df[FILTERS[which]].sort_values(SORTS[order][0], ascending=SORTS[order][1])
 st.caption(f"{len(shown)} samples · threshold {threshold:.4g} (set it on **Scores**) · run {run.id}, {run.detector}")
 if shown.empty:
     st.info("Nothing to review in this view.")
@@ -33,19 +41,19 @@ pages = (len(shown) - 1) // per_page + 1
 page = st.number_input(f"Page (of {pages})", 1, pages, 1) if pages > 1 else 1
 view = shown.iloc[(page - 1) * per_page : page * per_page]
 
-images = datasets.images(experiments.dataset_of(exp).id, view["sample"].to_numpy())
+dataset_id = experiments.dataset_of(exp).id
+images = datasets.images(dataset_id, view["sample"].to_numpy())
 marks = {"rejected": "✗ ", "active": ""}
 show_grid(images, [f"{marks[s]}#{i} {lab}".strip() for i, s, lab in zip(view["sample"], view["status"], view["label"])])
 
-table = view[["sample", "class", "score", "percentile", "status", "label", "suggested", "part"]].rename(
-    columns={"class": "known class", "suggested": "set aside at step"}
-)
-event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"review:{run.id}:{which}:{page}", width="stretch")
+columns = {"sample": "sample", "class": "known class", "score": "score", "percentile": "percentile", "disagreement": "disagreement", "status": "status", "label": "label", "suggested": "set aside at step", "part": "part"}
+table = view[list(columns)].rename(columns=columns)
+event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"review:{run.id}:{which}:{order}:{page}", width="stretch")
 ticked = table.iloc[event.selection.rows]["sample"].tolist() if event and event.selection.rows else []
 
 with st.form("decide"):
     c1, c2 = st.columns(2)
-    action = c1.radio("Decision", ["reject", "restore", "normal", "anomaly"], horizontal=True, captions=["leave the training set", "come back", "label: normal", "label: anomaly"])
+    action = c1.radio("Decision", list(review.ACTIONS), horizontal=True, captions=["leave the training set", "come back", "label: normal", "label: anomaly"])
     scope = c2.radio("Apply to", [f"ticked rows ({len(ticked)})", f"all {len(shown)} in this view"])
     if st.form_submit_button("Apply", type="primary"):
         targets = ticked if scope.startswith("ticked") else shown["sample"].tolist()
@@ -56,10 +64,29 @@ with st.form("decide"):
             st.success(f"Recorded “{action}” for {n} samples.")
             st.rerun()
 
+st.subheader("One sample")
+focus = st.selectbox("Sample", view["sample"].tolist(), index=0 if not ticked else view["sample"].tolist().index(ticked[0]) if ticked[0] in view["sample"].tolist() else 0)
+row = df[df["sample"] == focus].iloc[0]
+left, right = st.columns([1, 2])
+image = datasets.images(dataset_id, [focus])
+recon = runs.reconstructions(run.id, [row["row"]])
+tiles = [image[0]]
+if recon is not None:
+    diff = np.abs(image.astype(np.int16) - recon.astype(np.int16)).astype(np.uint8)
+    tiles += [recon[0], heat(diff)[0]]
+rgb = [t if t.shape[-1] == 3 else np.repeat(t, 3, axis=-1) for t in tiles]
+left.image(list(enlarge(np.stack(rgb), 128)), caption=["input", "reconstruction", "|difference|"][: len(rgb)], width=128)
+history = runs.score_history(exp.id, int(focus))
+right.markdown(f"**#{focus}** · known class {row['class'] or '?'} · {row['status']}" + (f" · labelled {row['label']}" if row["label"] else ""))
+right.dataframe(history, hide_index=True)
+
 trail = review.trail(exp.id)
-with st.expander(f"Audit trail ({len(trail)} decisions)"):
+with st.expander(f"Audit trail and exports ({len(trail)} decisions)"):
     st.dataframe(trail.sort_values("id", ascending=False), hide_index=True)
-    st.download_button("Download CSV", trail.to_csv(index=False).encode(), file_name=f"decisions-experiment-{exp.id}.csv", mime="text/csv")
-    state = review.current_state(exp.id)
-    if not state.empty:
-        st.download_button("Download current labels (CSV)", pd.DataFrame(state).reset_index().to_csv(index=False).encode(), file_name=f"labels-experiment-{exp.id}.csv", mime="text/csv")
+    # Built only when clicked (deferred data), without rerunning the page.
+    c, e = st.columns(3), exp.id
+    for fmt in ("csv", "parquet"):
+        c[0].download_button(f"Decisions ({fmt})", lambda fmt=fmt: review.table_bytes(review.trail(e), fmt), file_name=f"decisions-experiment-{e}.{fmt}", on_click="ignore")
+        c[1].download_button(f"Current labels ({fmt})", lambda fmt=fmt: review.table_bytes(review.labels_table(e), fmt), file_name=f"labels-experiment-{e}.{fmt}", on_click="ignore")
+    c[2].download_button("Cleaned training list (csv)", lambda: review.table_bytes(review.cleaned_file_list(e), "csv"), file_name=f"clean-train-experiment-{e}.csv", on_click="ignore")
+    c[2].download_button("Cleaned training set (npz)", lambda: review.cleaned_npz(e), file_name=f"clean-train-experiment-{e}.npz", on_click="ignore")

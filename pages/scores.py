@@ -5,7 +5,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from core.services import metrics, runs
-from pages.common import pick_experiment, pick_run
+from pages.common import pick_experiment, pick_run, selection_key
 
 st.title("Scores")
 exp = pick_experiment()
@@ -45,8 +45,17 @@ for c, part in enumerate((train, test), start=1):
         if len(values):
             fig.add_trace(go.Histogram(x=values, name=name, marker_color=colors[name], opacity=0.7, nbinsx=60, legendgroup=name, showlegend=c == 1), row=1, col=c)
     fig.add_vline(x=threshold, line_dash="dash", line_color="black", row=1, col=c)
-fig.update_layout(barmode="overlay", height=360, margin=dict(t=40, b=20), legend_title_text="known truth")
-st.plotly_chart(fig, width="stretch")
+fig.update_layout(barmode="overlay", height=360, margin=dict(t=40, b=20), legend_title_text="known truth", dragmode="select", selectdirection="h")
+event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode="box", key=f"hist:{run.id}:{col}")
+# A box dragged over the training histogram selects the training samples in its score range.
+boxes = [b for b in (event.selection.box if event and event.selection else []) if b.get("xref", "x") in ("x", "x1")]
+if boxes:
+    lo, hi = sorted(boxes[0]["x"][:2])
+    picked = train.loc[train[col].between(lo, hi), "sample"].tolist()
+    st.session_state[selection_key(exp.id)] = picked
+    st.info(f"Selected {len(picked)} training samples with {col} between {lo:.4g} and {hi:.4g}: see them on **Review** and **Reconstructions**.")
+else:
+    st.caption("Drag across the training histogram to select the samples in that score range.")
 
 at_train = metrics.at_threshold(train.truth, train[col], threshold)
 at_test = metrics.at_threshold(test.truth, test[col], threshold)

@@ -70,7 +70,7 @@ def test_whole_loop_reaches_round_two(tmp_path):
         shot(page, "07_latent_lasso")
 
         goto(page, "Review")
-        page.get_by_text("selected on the latent map").click()
+        page.get_by_text("selected on the map or histogram").click()
         settle(page)
         page.get_by_text(f"{selected} samples · threshold").wait_for()
         page.get_by_text(f"all {selected} in this view").click()

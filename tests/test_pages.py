@@ -88,7 +88,7 @@ def test_scores_threshold_sets_flagged_count_and_persists(store):
 def test_reconstructions_need_a_selection_for_the_selected_view(store):
     at = page("reconstructions")
     assert at.caption and any("input" in c.value for c in at.caption)
-    at.radio[0].set_value("selected on the latent map").run()
+    at.radio[0].set_value("selected on the map or histogram").run()
     assert any("Nothing selected" in i.value for i in at.info)
 
 

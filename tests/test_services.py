@@ -116,3 +116,55 @@ def test_store_uses_wal(home):
 
     with db.engine().connect() as c:
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_exports_round_trip_without_pickle(digits, tmp_path):
+    import io
+
+    import pandas as pd
+
+    train = experiments.round_train_idx(experiments.latest_round(digits.id).id)
+    review.decide(digits.id, train[:3], "reject", user="ana", view="test")
+    review.decide(digits.id, train[3:4], "anomaly")
+    trail = review.trail(digits.id)
+    back = pd.read_parquet(io.BytesIO(review.table_bytes(trail, "parquet")))
+    assert list(back.action) == ["reject", "reject", "reject", "anomaly"] and list(back.user[:3]) == ["ana"] * 3
+    labels = review.labels_table(digits.id)
+    assert set(labels["sample"]) == set(train[:4]) and labels["name"].str.startswith("digits/").all()
+    files = review.cleaned_file_list(digits.id)
+    assert len(files) == len(train) - 3 and not files["sample"].isin(train[:3]).any()
+    (tmp_path / "clean.npz").write_bytes(review.cleaned_npz(digits.id))
+    with np.load(tmp_path / "clean.npz", allow_pickle=False) as z:
+        assert z["x"].shape == (len(train) - 3, 16, 16, 1) and list(z["names"]) == list(files["name"])
+    with pytest.raises(ValueError, match="unknown format"):
+        review.table_bytes(trail, "xlsx")
+
+
+def test_disagreement_and_history_across_detectors_and_rounds(digits):
+    from core.services import pipeline
+
+    queued = runs.queue_runs(digits.id, ["autoencoder", "ganomaly"], params={"autoencoder": {"epochs": 3}, "ganomaly": {"epochs": 3}}, start_worker=False)
+    for r in queued:
+        pipeline.execute_run(r.id)
+    table = runs.percentiles_by_detector(queued[0].round_id)
+    assert table.shape[1] == 4 and {"consensus", "disagreement"} <= set(table.columns)
+    ranks = table.iloc[:, :2]
+    assert np.allclose(table["consensus"], ranks.mean(axis=1)) and (table["disagreement"] >= 0).all()
+    sample = int(table.index[0])
+    history = runs.score_history(digits.id, sample)
+    assert list(history.detector) == ["autoencoder", "ganomaly"] and (history["round"] == 1).all()
+
+
+def test_an_older_store_gains_new_columns_and_keeps_its_rows(home):
+    import sqlite3
+
+    from core.store.tables import Round
+
+    datasets.import_dataset("builtin:digits", "digits")
+    experiments.create_experiment("digits", ["0"], ["1"], 0.05, "old")
+    db.reset_engines()
+    with sqlite3.connect(home / "winnow.db") as c:  # a store from before the `n_removed` column
+        c.execute("ALTER TABLE rounds DROP COLUMN n_removed")
+    with db.session() as s:
+        rnd = s.get(Round, 1)
+    assert rnd.n_removed == 0 and rnd.n_train > 0

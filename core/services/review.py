@@ -1,6 +1,8 @@
 """Reviewer decisions: appended to the audit trail, never edited; the current state is a replay."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
@@ -57,3 +59,63 @@ def rejected(experiment_id: int) -> np.ndarray:
     """Samples whose current status is rejected."""
     state = current_state(experiment_id)
     return np.asarray(state.index[state.status == "rejected"], dtype=np.int64)
+
+
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """A table as CSV or Parquet bytes, for downloads and the CLI."""
+    if fmt == "csv":
+        return frame.to_csv(index=False).encode()
+    if fmt == "parquet":
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        return buf.getvalue()
+    raise ValueError(f"unknown format {fmt!r}; csv or parquet")
+
+
+def labels_table(experiment_id: int) -> pd.DataFrame:
+    """Current state of every decided sample with its file name: sample, name, status, label."""
+    from core.services import datasets, experiments
+
+    state = current_state(experiment_id).reset_index()
+    exp = experiments.get_experiment(experiment_id)
+    names = datasets.names(exp.dataset_id)
+    state.insert(1, "name", names[state["sample"].to_numpy()] if len(state) else [])
+    return state
+
+
+def cleaned_training_set(experiment_id: int) -> np.ndarray:
+    """The experiment's training set minus every currently rejected sample (dataset indices)."""
+    from core.services import experiments
+
+    base = experiments.round_train_idx(experiments.rounds(experiment_id)[0].id)
+    return base[~np.isin(base, rejected(experiment_id))]
+
+
+def cleaned_file_list(experiment_id: int) -> pd.DataFrame:
+    """The cleaned training set as a file list: sample, name, class."""
+    from core.services import datasets, experiments
+
+    exp = experiments.get_experiment(experiment_id)
+    ds = datasets.get_dataset(exp.dataset_id)
+    idx = cleaned_training_set(experiment_id)
+    lab = datasets.labels(ds.id)[idx]
+    classes = [ds.classes[i] if i >= 0 else "" for i in lab] if ds.classes else [""] * len(idx)
+    return pd.DataFrame({"sample": idx, "name": datasets.names(ds.id)[idx], "class": classes})
+
+
+def cleaned_npz(experiment_id: int) -> bytes:
+    """The cleaned training set as an .npz (x uint8 images, y labels, names, classes): no pickle needed to read it."""
+    from core.services import datasets, experiments
+
+    exp = experiments.get_experiment(experiment_id)
+    ds = datasets.get_dataset(exp.dataset_id)
+    idx = cleaned_training_set(experiment_id)
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        x=datasets.images(ds.id, idx),
+        y=datasets.labels(ds.id)[idx],
+        names=datasets.names(ds.id)[idx].astype(str),
+        classes=np.asarray(ds.classes, dtype=str),
+    )
+    return buf.getvalue()

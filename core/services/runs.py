@@ -143,3 +143,37 @@ def set_threshold(run_id: int, threshold: float | None) -> None:
 def detectors() -> list[dict]:
     """The registry as data: names, titles, presets, hyperparameters with help."""
     return registry.describe()
+
+
+def _scores(run: Run) -> pd.DataFrame:
+    """A finished run's samples with part, score and percentile (no review state or map)."""
+    folder = db.folder("runs", run.id)
+    idx, part = arrays.load(folder / "idx.npy"), arrays.load(folder / "part.npy")
+    score = arrays.load(folder / "score_score.npy")
+    return pd.DataFrame({"sample": idx, "train": part == 0, "score": score, "percentile": metrics.percentile_rank(score[part == 0], score)})
+
+
+def percentiles_by_detector(round_id: int) -> pd.DataFrame:
+    """Percentile rank of every sample under each finished run of a round (columns: detectors),
+    with their mean ("consensus") and spread ("disagreement": max − min)."""
+    done = [r for r in list_runs(round_id=round_id) if r.status == "succeeded"]
+    table = pd.DataFrame({f"{r.detector} (run {r.id})": _scores(r).set_index("sample")["percentile"] for r in done})
+    if table.empty:
+        return table
+    ranks = table.copy()
+    table["consensus"] = ranks.mean(axis=1)
+    table["disagreement"] = ranks.max(axis=1) - ranks.min(axis=1)
+    return table
+
+
+def score_history(experiment_id: int, sample: int) -> pd.DataFrame:
+    """A sample's score and percentile in every finished run of the experiment, by round."""
+    rows = []
+    for r in reversed(list_runs(experiment_id)):
+        if r.status != "succeeded":
+            continue
+        s = _scores(r)
+        hit = s[s["sample"] == sample]
+        if len(hit):
+            rows.append({"round": round_of(r).number, "detector": r.detector, "run": r.id, "in training set": bool(hit.train.iloc[0]), "score": float(hit.score.iloc[0]), "percentile": float(hit.percentile.iloc[0])})
+    return pd.DataFrame(rows)
