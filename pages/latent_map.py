@@ -3,8 +3,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from core.services import review, runs
-from pages.common import pick_experiment, pick_run, selection_key
+from core.services import datasets, experiments, review, runs
+from pages.common import pick_experiment, pick_run, selection_key, show_grid
 
 st.title("Latent map")
 exp = pick_experiment()
@@ -79,3 +79,8 @@ if c2.button("Reject selected", disabled=not chosen, type="primary"):
 if c3.button("Clear selection", disabled=not chosen):
     st.session_state[selection_key(exp.id)] = []
     st.rerun()
+if chosen:
+    # Plotly's hover labels cannot show images: the selection's thumbnails stand in for them.
+    top = df[df["sample"].isin(chosen)].nlargest(36, "score")
+    st.caption(f"The {len(top)} highest-scoring of the selection:")
+    show_grid(datasets.images(experiments.dataset_of(exp).id, top["sample"].to_numpy()), [f"#{i}" for i in top["sample"]], width=56)

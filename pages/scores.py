@@ -15,7 +15,17 @@ if run is None:
 
 df = runs.results(run.id)
 score_cols = [c for c in df.columns if c == "score" or c.startswith("score_")]
-col = st.sidebar.selectbox("Score", score_cols, help="The detector's score, or one of its components.") if len(score_cols) > 1 else "score"
+ranks = runs.percentiles_by_detector(run.round_id)
+if ranks.shape[1] > 3:  # two or more detectors finished in this round
+    df["consensus"] = df["sample"].map(ranks["consensus"])
+    score_cols.append("consensus")
+col = st.sidebar.selectbox(
+    "Score",
+    score_cols,
+    help="The detector's score, one of its components, or the consensus of this round's detectors (the mean of their percentile ranks).",
+) if len(score_cols) > 1 else "score"
+if col == "consensus":
+    st.sidebar.caption("Consensus of " + ", ".join(ranks.columns[:-2]))
 train, test = df[df.part == "train"], df[df.part == "test"]
 
 st.caption(
@@ -61,7 +71,10 @@ at_train = metrics.at_threshold(train.truth, train[col], threshold)
 at_test = metrics.at_threshold(test.truth, test[col], threshold)
 ranks = metrics.auroc_ap(test.truth, test[col])
 c = st.columns(5)
-c[0].metric("Flagged in training set", f"{at_train['flagged']} / {at_train['n']}", help="These go to Review.")
+c[0].metric("Flagged in training set", f"{at_train['flagged']} / {at_train['n']}", help="With the detector's own score these are Review's “flagged” view.")
+if col != "score" and st.button(f"Select the {at_train['flagged']} flagged for Review"):
+    st.session_state[selection_key(exp.id)] = train.loc[train[col] >= threshold, "sample"].tolist()
+    st.success("Selected: open **Review** → “selected on the map or histogram”.")
 if "precision" in at_train:
     c[1].metric("Contaminants caught (train)", f"{at_train['tp']} / {int((train.truth == 1).sum())}")
     c[2].metric("Precision (train)", f"{at_train['precision']:.3f}")

@@ -141,3 +141,15 @@ def test_review_shows_what_itsr_set_aside_as_suggestions(store):
     assert not at.exception
     shown = int(at.caption[0].value.split(" samples")[0])
     assert shown > 0 and "aae_itsr" in at.caption[0].value
+
+
+def test_scores_offer_a_consensus_of_the_rounds_detectors(store):
+    at = page("scores")
+    picker = next(w for w in at.sidebar.selectbox if w.label == "Score")
+    assert "consensus" in picker.options
+    picker.set_value("consensus").run()
+    assert not at.exception
+    flagged = int(next(m for m in at.metric if m.label.startswith("Flagged")).value.split(" / ")[0])
+    next(b for b in at.button if b.label.startswith("Select the")).click().run()
+    exp, _ = store
+    assert len(at.session_state[f"selection:{exp.id}"]) == flagged > 0
