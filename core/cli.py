@@ -69,8 +69,26 @@ def cmd_cancel(a) -> dict:
 def cmd_retrain(a) -> dict:
     from core.services import rounds
 
-    rnd, queued = rounds.retrain(a.experiment, _csv(a.detector), a.preset)
-    return {"round": rnd.number, "train": rnd.n_train, "removed": rnd.n_removed, "runs": [r.id for r in queued]}
+    rnd, queued = rounds.retrain(a.experiment, _csv(a.detector), a.preset, negatives=a.negatives, negative_weight=a.negative_weight)
+    return {"round": rnd.number, "train": rnd.n_train, "removed": rnd.n_removed, "negatives": rnd.n_negatives, "runs": [r.id for r in queued]}
+
+
+def _budget(text: str) -> int | float:
+    """An int (samples per round) or a fraction below 1 (share of the training set)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"budget must be a number, got {text!r}") from None
+    return int(value) if value >= 1 and value == int(value) else value
+
+
+def cmd_simulate_review(a) -> dict:
+    from core.services import experiments, simulate
+
+    params = {d: dict(a.param or []) | ({"epochs": a.epochs} if a.epochs is not None else {}) for d in _csv(a.detector)}
+    say = None if a.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    rows = simulate.simulate_review(a.experiment, _csv(a.detector), a.rounds, a.budget, a.preset, params, a.negatives, say)
+    return {"experiment": experiments.get_experiment(a.experiment).name, "rounds": rows}
 
 
 def cmd_detectors(a) -> dict:
@@ -141,6 +159,18 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--detector", required=True, help="detector names, comma-separated")
     sp.add_argument("--preset", default="quick", choices=["quick", "paper"])
+    sp.add_argument("--negatives", action="store_true", help="train weight-aware detectors on confirmed anomalies as negatives")
+    sp.add_argument("--negative-weight", type=float, default=-0.1)
+
+    sp = verb("simulate-review", cmd_simulate_review, "play review rounds with the known truth: review, reject, retrain")
+    sp.add_argument("--experiment", required=True)
+    sp.add_argument("--detector", required=True, help="detector names, comma-separated")
+    sp.add_argument("--rounds", type=int, default=1, help="review rounds (each followed by a retrain)")
+    sp.add_argument("--budget", type=_budget, required=True, help="samples inspected per round, or a fraction < 1 of the training set")
+    sp.add_argument("--preset", default="quick", choices=["quick", "paper"])
+    sp.add_argument("--epochs", type=int)
+    sp.add_argument("--param", type=_param, action="append", help="NAME=VALUE hyperparameter for every detector, repeatable")
+    sp.add_argument("--negatives", action="store_true", help="train weight-aware detectors on confirmed anomalies as negatives")
 
     verb("detectors", cmd_detectors, "list the detectors and their hyperparameters")
     verb("demo", cmd_demo, "import the digits demo and its experiment (idempotent)")

@@ -11,15 +11,27 @@ if exp is None:
     st.stop()
 
 gone = len(review.rejected(exp.id))
-st.caption(f"Each round trains on the experiment's training set minus the samples rejected so far ({gone} now).")
+confirmed = len(rounds.confirmed_anomalies(exp.id))
+st.caption(
+    f"Each round trains on the experiment's training set minus the samples rejected so far ({gone} now); "
+    f"{confirmed} training sample(s) are labelled anomaly. \"confirmed anomalies\" counts them when each round was made, "
+    "\"negatives\" how many a run trained on as negative examples."
+)
 catalog = {d["name"]: d["title"] for d in runs.detectors()}
 with st.form("retrain"):
     chosen = st.multiselect("Detectors for the next round", list(catalog), default=list(catalog)[:1], format_func=catalog.get)
     preset = st.radio("Preset", ["quick", "paper"], horizontal=True)
+    weighted = ", ".join(d["name"] for d in runs.detectors() if d["supports_weights"])
+    negatives = st.checkbox(
+        "Use confirmed anomalies as negative examples (detectors that accept sample weights)",
+        help=f"Rejected samples labelled anomaly train {weighted} with the weight below; the other detectors skip them.",
+    )
+    weight = st.number_input("Negative weight", min_value=-1.0, max_value=-0.01, value=rounds.NEGATIVE_WEIGHT, step=0.05)
     if st.form_submit_button(f"Retrain without the {gone} rejected samples", type="primary"):
         try:
-            rnd, queued = rounds.retrain(exp.id, chosen, preset)
-            st.success(f"Round {rnd.number} queued: {rnd.n_train} training samples, {len(queued)} job(s). Follow them on **Train**.")
+            rnd, queued = rounds.retrain(exp.id, chosen, preset, negatives=negatives, negative_weight=weight)
+            extra = f", {rnd.n_negatives} negative example(s)" if negatives else ""
+            st.success(f"Round {rnd.number} queued: {rnd.n_train} training samples{extra}, {len(queued)} job(s). Follow them on **Train**.")
         except ValueError as e:
             st.error(str(e))
 

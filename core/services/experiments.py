@@ -99,12 +99,37 @@ def round_train_idx(round_id: int) -> np.ndarray:
     return arrays.load(db.folder("rounds", round_id) / "train_idx.npy")
 
 
-def add_round(exp_id: int, train_idx: np.ndarray, n_removed: int) -> Round:
-    """Append the next round with training set `train_idx`."""
+def round_negative_idx(round_id: int) -> np.ndarray:
+    """Samples a round trains on as negative examples (empty when it uses none)."""
+    path = db.folder("rounds", round_id) / "negative_idx.npy"
+    return arrays.load(path) if arrays.exists(path) else np.zeros(0, np.int64)
+
+
+def add_round(
+    exp_id: int,
+    train_idx: np.ndarray,
+    n_removed: int,
+    negative_idx: np.ndarray | None = None,
+    negative_weight: float | None = None,
+    n_confirmed: int = 0,
+) -> Round:
+    """Append the next round with training set `train_idx` (and negative examples, if given)."""
+    negatives = np.sort(np.asarray([] if negative_idx is None else negative_idx, dtype=np.int64))
     with db.session() as s:
         last = s.scalar(select(Round).where(Round.experiment_id == exp_id).order_by(Round.number.desc()))
-        rnd = Round(experiment_id=exp_id, number=last.number + 1, n_train=len(train_idx), n_removed=n_removed)
+        rnd = Round(
+            experiment_id=exp_id,
+            number=last.number + 1,
+            n_train=len(train_idx),
+            n_removed=n_removed,
+            n_confirmed=int(n_confirmed),
+            n_negatives=len(negatives) if negative_weight is not None else 0,
+            negative_weight=None if negative_weight is None else float(negative_weight),
+        )
         s.add(rnd)
         s.flush()
-        arrays.save(db.folder("rounds", rnd.id) / "train_idx.npy", np.sort(np.asarray(train_idx, dtype=np.int64)))
+        folder = db.folder("rounds", rnd.id)
+        arrays.save(folder / "train_idx.npy", np.sort(np.asarray(train_idx, dtype=np.int64)))
+        if negative_weight is not None:
+            arrays.save(folder / "negative_idx.npy", negatives)
         return rnd

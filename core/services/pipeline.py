@@ -78,6 +78,16 @@ def load_checkpoint(run_id: int):
     return model
 
 
+def _training_set(dataset_id: int, rnd: Round, train_idx: np.ndarray, model) -> tuple[np.ndarray, np.ndarray | None]:
+    """The round's training images, plus its negative examples for a detector that takes weights."""
+    neg = experiments.round_negative_idx(rnd.id) if rnd.negative_weight is not None else np.zeros(0, np.int64)
+    if not len(neg) or not model.supports_weights:
+        return datasets.images(dataset_id, train_idx), None  # None, not ones: runs repeat exactly as before
+    images = datasets.images(dataset_id, np.concatenate([train_idx, neg]))
+    weights = np.r_[np.ones(len(train_idx), np.float32), np.full(len(neg), rnd.negative_weight, np.float32)]
+    return images, weights
+
+
 @queue.task("train")
 def execute_run(run_id: int) -> None:
     """Train, score and map one run; every outcome ends in a final status in the store."""
@@ -95,7 +105,8 @@ def execute_run(run_id: int) -> None:
         torch.manual_seed(exp.seed)  # weight init too, so CPU runs repeat exactly
         model = registry.get(run.detector)(ds.channels, ds.size, run.params).to(device)
         reporter = _Reporter(run_id)
-        model.fit(datasets.images(ds.id, train_idx), progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed)
+        images, weights = _training_set(ds.id, rnd, train_idx, model)
+        model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed)
         save_checkpoint(run_id, model)
         for name, values in model.artifacts().items():
             arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)

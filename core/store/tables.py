@@ -59,6 +59,11 @@ class Round(Base):
     number: Mapped[int] = mapped_column(Integer)
     n_train: Mapped[int] = mapped_column(Integer)
     n_removed: Mapped[int] = mapped_column(Integer, default=0)
+    # Confirmed anomalies (label "anomaly") when the round was made, and how many it trains on
+    # as negative examples (negative_idx.npy in its folder) at `negative_weight`; None: not used.
+    n_confirmed: Mapped[int] = mapped_column(Integer, default=0)
+    n_negatives: Mapped[int] = mapped_column(Integer, default=0)
+    negative_weight: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
 
