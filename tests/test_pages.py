@@ -153,3 +153,18 @@ def test_scores_offer_a_consensus_of_the_rounds_detectors(store):
     next(b for b in at.button if b.label.startswith("Select the")).click().run()
     exp, _ = store
     assert len(at.session_state[f"selection:{exp.id}"]) == flagged > 0
+
+
+def test_train_page_queues_every_detector(store):
+    exp, _ = store
+    from core.models import registry
+    from core.services import runs
+
+    at = page("train")
+    before = {r.id for r in runs.list_runs(exp.id)}
+    at.multiselect[0].set_value(list(registry.DETECTORS))
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert at.success and f"Queued {len(registry.DETECTORS)} job(s)" in at.success[0].value
+    queued = [r for r in runs.list_runs(exp.id) if r.id not in before]
+    assert sorted(r.detector for r in queued) == sorted(registry.DETECTORS)
+    assert all(r.preset == "quick" for r in queued)
