@@ -266,6 +266,7 @@ def _first_existing(*paths: Path) -> Path | None:
 
 
 def _download(name: str, root: Path) -> None:
+    """Fetch a torchvision set: only on the user's explicit request (allow_download), never in tests."""
     import torchvision
 
     dataset = getattr(torchvision.datasets, name)
