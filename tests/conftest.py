@@ -6,7 +6,6 @@ import signal
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,9 +57,6 @@ def trained(digits):
     pipeline.execute_run(run.id)
     return runs.get_run(run.id)
 
-
-def toy_images(n: int = 40, size: int = 16, channels: int = 1, seed: int = 0) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, size=(n, size, size, channels), dtype=np.uint8)
 
 
 @pytest.fixture(scope="session")

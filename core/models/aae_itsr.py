@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Detector, FitLoop, Param, dcgan_init, to_tensor
+from .base import Detector, FitLoop, Param, common_params, dcgan_init, to_tensor
 from .layers import Decoder, Encoder
 
 # A negatively weighted image stops pushing its code away from the prior once the
@@ -123,7 +123,15 @@ class AaeItsr(Detector):
     fit_loss = "rec"
     supports_weights = True
     PARAMS = (
-        Param("epochs", 1000, "Epochs of the final retraining phase; the run's total adds pretraining and refinement epochs.", "int", 1, 5000),
+        *common_params(
+            epochs=1000,
+            max_epochs=5000,
+            nz=2,
+            epochs_help="Epochs of the final retraining phase; the run's total adds pretraining and refinement epochs.",
+            lr_help="Adam learning rate of autoencoder, discriminator and generator updates.",
+            nz_help="Size of the latent code (the paper's is 2-D, prior N(0, I)).",
+            nf_help="Conv variant only: width of the first convolution; doubles per stage (unused by the MLP).",
+        ),
         Param("pretrain_epochs", 500, "Epochs of pretraining with every image weighted 1.", "int", 1, 5000),
         Param("refine_epochs", 100, "Epochs of each short phase after a refinement step.", "int", 1, 1000),
         Param("refinements", 10, "Refinement steps d: each sets aside the one-class SVM's outliers among the latents.", "int", 1, 50),
@@ -132,11 +140,7 @@ class AaeItsr(Detector):
         Param("svm_gamma", 0.1, "One-class SVM kernel coefficient per latent dimension (gamma = this / nz); small = a smooth boundary around the whole latent cloud.", "float", 1e-3, 10.0),
         Param("w_anomaly", -0.1, "Weight in retraining of set-aside images rebuilt worst (above the 80th percentile of the set-aside).", "float", -1.0, 0.0),
         Param("neg_cap", 1.0, "Per-image MSE above which a negatively weighted image stops pushing its error up.", "float", 0.0, 10.0),
-        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
-        Param("lr", 2e-4, "Adam learning rate of autoencoder, discriminator and generator updates.", "float", 1e-6, 1e-1),
-        Param("nz", 2, "Size of the latent code (the paper's is 2-D, prior N(0, I)).", "int", 1, 1024),
         Param("hidden", 1000, "Units per fully connected layer (MLP encoder/decoder and the latent discriminator).", "int", 16, 4096),
-        Param("nf", 64, "Conv variant only: width of the first convolution; doubles per stage (unused by the MLP).", "int", 4, 256),
         Param("arch", "auto", "Encoder/decoder: the paper's MLP, DCGAN convolutions, or auto (MLP up to 32 px).", "choice", choices=("auto", "mlp", "conv")),
     )
     PRESETS = {

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Detector, Param, dcgan_init
+from .base import Detector, Param, common_params, dcgan_init
 from .layers import Decoder, Encoder
 
 
@@ -28,11 +28,7 @@ class Autoencoder(Detector):
         "The reference baseline the GAN-based methods are compared against."
     )
     PARAMS = (
-        Param("epochs", 15, "Passes over the training set.", "int", 1, 1000),
-        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
-        Param("lr", 2e-4, "Adam learning rate.", "float", 1e-6, 1e-1),
-        Param("nz", 100, "Size of the latent code.", "int", 1, 1024),
-        Param("nf", 64, "Width (channels) of the first convolution; doubles per stage.", "int", 4, 256),
+        *common_params(),
         Param("loss", "l2", "Reconstruction loss: l1 (absolute) or l2 (squared) pixel error.", "choice", choices=("l1", "l2")),
         Param("neg_cap", 1.0, "Per-image loss above which a negatively weighted image stops pushing its error up.", "float", 0.0, 10.0),
     )

@@ -58,6 +58,28 @@ class Param:
         return value
 
 
+def common_params(
+    *,
+    epochs: int = 15,
+    max_epochs: int = 1000,
+    lr: float = 2e-4,
+    nz: int = 100,
+    nf: int = 64,
+    epochs_help: str = "Passes over the training set.",
+    lr_help: str = "Adam learning rate.",
+    nz_help: str = "Size of the latent code.",
+    nf_help: str = "Width (channels) of the first convolution; doubles per stage.",
+) -> tuple[Param, ...]:
+    """epochs, batch_size, lr, nz and nf: the hyperparameters every detector has, with its defaults."""
+    return (
+        Param("epochs", epochs, epochs_help, "int", 1, max_epochs),
+        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
+        Param("lr", lr, lr_help, "float", 1e-6, 1e-1),
+        Param("nz", nz, nz_help, "int", 1, 1024),
+        Param("nf", nf, nf_help, "int", 4, 256),
+    )
+
+
 @dataclass
 class Inference:
     """What a detector says about a batch of images."""

@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Detector, Param, dcgan_init
+from .base import Detector, Param, common_params, dcgan_init
 from .layers import Decoder, Encoder
 
 SCORES = ("residual+critic", "residual", "latent_norm")
@@ -97,11 +97,14 @@ class BergGan(Detector):
         "cannot redraw is scored as anomalous (Berg et al., 2019)."
     )
     PARAMS = (
-        Param("epochs", 100, "Passes over the training set.", "int", 1, 5000),
-        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
-        Param("lr", 1e-3, "Adam learning rate of generator, critic and encoder (betas 0, 0.99).", "float", 1e-6, 1e-1),
-        Param("nz", 512, "Size of the latent code z.", "int", 1, 1024),
-        Param("nf", 64, "Width (channels) of the first convolution; doubles per stage.", "int", 4, 256),
+        *common_params(
+            epochs=100,
+            max_epochs=5000,
+            lr=1e-3,
+            nz=512,
+            lr_help="Adam learning rate of generator, critic and encoder (betas 0, 0.99).",
+            nz_help="Size of the latent code z.",
+        ),
         Param("max_steps", 0, "Stop after this many batches, even before `epochs` (0 = no cap).", "int", 0, 10_000_000),
         Param("n_critic", 1, "Critic steps per generator and encoder step.", "int", 1, 10),
         Param("lambda_gp", 10.0, "Weight λ of the WGAN-GP gradient penalty.", "float", 0.0, 1000.0),

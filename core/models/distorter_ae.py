@@ -37,7 +37,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from .base import Detector, Param, dcgan_init
+from .base import Detector, Param, common_params, dcgan_init
 from .layers import Decoder, Encoder
 
 
@@ -72,11 +72,10 @@ class DistorterAe(Detector):
     fit_loss = "rec"
     supports_weights = True
     PARAMS = (
-        Param("epochs", 15, "Passes over the training set.", "int", 1, 1000),
-        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
-        Param("lr", 2e-4, "Adam learning rate of the autoencoder and the distorter.", "float", 1e-6, 1e-1),
-        Param("nz", 100, "Size of the latent code.", "int", 1, 1024),
-        Param("nf", 64, "Width (channels) of the first convolution; doubles per stage (all three networks).", "int", 4, 256),
+        *common_params(
+            lr_help="Adam learning rate of the autoencoder and the distorter.",
+            nf_help="Width (channels) of the first convolution; doubles per stage (all three networks).",
+        ),
         Param("eps", 0.3, "Distortion budget ε: the perturbation's norm is below ε times the code's norm.", "float", 0.0, 2.0),
         Param("w_pert", 1.0, "Weight of the reconstruction error from the perturbed code in the autoencoder's loss.", "float", 0.0, 100.0),
         Param("neg_cap", 1.0, "Per-image loss above which a negatively weighted image stops pushing its error up.", "float", 0.0, 10.0),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import Detector, Param, dcgan_init
+from .base import Detector, Param, common_params, dcgan_init
 from .layers import Decoder, Encoder
 
 
@@ -37,11 +37,10 @@ class Ganomaly(Detector):
         "two latent codes disagree is scored as anomalous (Akcay et al., 2018)."
     )
     PARAMS = (
-        Param("epochs", 15, "Passes over the training set.", "int", 1, 1000),
-        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
-        Param("lr", 2e-4, "Adam learning rate of generator and discriminator.", "float", 1e-6, 1e-1),
-        Param("nz", 100, "Size of the latent code z.", "int", 1, 1024),
-        Param("nf", 64, "Width (channels) of the first convolution; doubles per stage.", "int", 4, 256),
+        *common_params(
+            lr_help="Adam learning rate of generator and discriminator.",
+            nz_help="Size of the latent code z.",
+        ),
         Param("w_adv", 1.0, "Weight of the feature-matching (adversarial) loss.", "float", 0.0, 1000.0),
         Param("w_con", 50.0, "Weight of the L1 reconstruction (contextual) loss.", "float", 0.0, 1000.0),
         Param("w_enc", 1.0, "Weight of the latent (encoder) loss ‖z − ẑ‖².", "float", 0.0, 1000.0),

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Detector, Param, dcgan_init
+from .base import Detector, Param, common_params, dcgan_init
 from .layers import Encoder, _halvings
 
 
@@ -80,11 +80,11 @@ class SkipGanomaly(Detector):
         "(Akcay et al., 2019)."
     )
     PARAMS = (
-        Param("epochs", 15, "Passes over the training set.", "int", 1, 1000),
-        Param("batch_size", 64, "Images per optimisation step.", "int", 2, 1024),
-        Param("lr", 2e-4, "Adam learning rate of generator and discriminator.", "float", 1e-6, 1e-1),
-        Param("nz", 100, "Size of the discriminator's latent f(x).", "int", 1, 1024),
-        Param("nf", 64, "Width of the first convolution; doubles per stage up to 8x.", "int", 4, 256),
+        *common_params(
+            lr_help="Adam learning rate of generator and discriminator.",
+            nz_help="Size of the discriminator's latent f(x).",
+            nf_help="Width of the first convolution; doubles per stage up to 8x.",
+        ),
         Param("w_adv", 1.0, "Weight of the adversarial loss BCE(D(x̂), real).", "float", 0.0, 1000.0),
         Param("w_con", 50.0, "Weight of the L1 reconstruction (contextual) loss.", "float", 0.0, 1000.0),
         Param("w_lat", 1.0, "Weight of the latent loss ‖f(x) − f(x̂)‖².", "float", 0.0, 1000.0),

@@ -92,17 +92,16 @@ def results(run_id: int) -> pd.DataFrame:
     folder = db.folder("runs", run_id)
     rnd = round_of(run)
     exp = experiments.get_experiment(rnd.experiment_id)
-    idx = arrays.load(folder / "idx.npy")
-    part = arrays.load(folder / "part.npy")
-    df = pd.DataFrame({"sample": idx, "part": np.where(part == 0, "train", "test")})
-    for name in run.metrics.get("score_names", ["score"]):
-        df[name if name == "score" else f"score_{name}"] = arrays.load(folder / f"score_{name}.npy")
+    base = _scores(run)
+    idx = base["sample"].to_numpy()
+    df = pd.DataFrame({"sample": idx, "part": np.where(base["train"], "train", "test"), "score": base["score"], "percentile": base["percentile"]})
+    for name in run.metrics.get("score_names", ["score"])[1:]:
+        df[f"score_{name}"] = arrays.load(folder / f"score_{name}.npy")
     df["truth"] = experiments.truth(exp)[idx]
     # Detectors that set training samples aside while fitting (ITSR) suggest them for review.
     df["suggested"] = 0
     if arrays.exists(folder / "fit_set_aside.npy"):
         df.loc[df.part == "train", "suggested"] = arrays.load(folder / "fit_set_aside.npy")
-    df["percentile"] = metrics.percentile_rank(df.loc[df.part == "train", "score"], df["score"])
     xy = map_coordinates(run)
     if xy is not None:
         df["x"], df["y"] = xy[:, 0], xy[:, 1]
