@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from benchmarks.common import RESULTS
+from benchmarks.review_rounds import normalise as rounds_normalise
 from benchmarks.review_rounds import table as rounds_table
 from benchmarks.review_rounds import verdicts as rounds_verdicts
 from benchmarks.speed import table as speed_table
@@ -31,24 +32,33 @@ def speed_section() -> str:
 
 
 def review_rounds_section() -> str:
-    """The newest full (non-quick) review_rounds result, or a note that there is none yet."""
-    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("review_rounds-*.json"))]
-    records = [r for r in records if not r.get("quick")]
+    """Every full (non-quick) review_rounds result, newest first, or a note that there is none yet."""
+    records = [rounds_normalise(json.loads(p.read_text())) for p in sorted(RESULTS.glob("review_rounds-*.json"))]
+    records = sorted((r for r in records if not r.get("quick")), key=lambda r: r["date"], reverse=True)  # stable within a date
     if not records:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.review_rounds`."
-    r = max(records, key=lambda r: r["date"])  # stable: the first of the newest date, by file name
-    budget = f"{100 * r['budget']:.0f} %" if isinstance(r["budget"], float) else f"{r['budget']} samples"
-    epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
-    return (
-        f"Detector `{r['detector']}`, {r['preset']} preset{epochs}; p = {100 * r['contamination']:.0f} %, test share {r['test_share']}, "
-        f"seed {r['seed']}; simulated reviewer, at most {r['max_rounds']} rounds inspecting {budget} of the training set each"
-        f"{', confirmed anomalies as negatives' if r.get('negatives') else ''}; device `{r['device']}` — {r['machine']}, "
-        f"torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}.\n\n"
-        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.review_rounds --dataset both --detector {r['detector']} --preset {r['preset']}`\n\n"
-        + rounds_table(r)
-        + "\n\n"
-        + "\n".join(f"- {v}" for v in rounds_verdicts(r))
-    )
+    parts = []
+    for r in records:
+        budget = f"{100 * r['budget']:.0f} %" if isinstance(r["budget"], float) else f"{r['budget']} samples"
+        epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
+        dets, by = ",".join(r["detectors"]), ",".join(r["rank_by"])
+        command = (
+            f"{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.review_rounds --dataset both "
+            f"--detector {dets} --rank-by {by}{' --negatives' if r.get('negatives') else ''} --preset {r['preset']}"
+            + (f" --epochs {r['epochs']}" if r.get("epochs") else "")
+        )
+        parts.append(
+            f"**Reviewer ranking by {' + '.join(f'`{d}`' for d in r['rank_by'])}"
+            f"{', confirmed anomalies as negatives' if r.get('negatives') else ', no negatives'}.** "
+            f"Detectors {', '.join(f'`{d}`' for d in r['detectors'])}, {r['preset']} preset{epochs}; p = {100 * r['contamination']:.0f} %, "
+            f"test share {r['test_share']}, seed {r['seed']}; at most {r['max_rounds']} rounds inspecting {budget} of the training set each; "
+            f"device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}.\n\n"
+            f"Command: `{command}`\n\n"
+            + rounds_table(r)
+            + "\n\n"
+            + "\n".join(f"- {v}" for v in rounds_verdicts(r))
+        )
+    return "\n\n".join(parts)
 
 
 SECTIONS = {"speed": speed_section, "review_rounds": review_rounds_section}

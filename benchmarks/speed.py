@@ -34,9 +34,9 @@ def measure(name: str, preset: str, x: np.ndarray, batch: int | None, device: st
     """Images/s training and scoring; `batch` None keeps the preset's own batch size."""
     cls = registry.get(name)
     torch.manual_seed(0)
-    given = {"epochs": 1, **SHORTEST.get(name, {})} | ({"batch_size": batch} if batch else {})
+    given = {"epochs": 1, **SHORTEST.get(name, {})} | ({"batch_size": batch} if batch else {}) if cls.deep else {}
     params = cls.resolve_params(given, preset)
-    batch = params["batch_size"]
+    batch = params.get("batch_size", 256)  # the pixel baselines fit in one go
     model = cls(x.shape[3], x.shape[1], params).to(device)
     epochs = model.total_epochs(len(x))
     model.fit(x[: batch * 2], seed=0)  # warm-up: allocator, kernels, lazy init

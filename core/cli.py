@@ -83,11 +83,12 @@ def _budget(text: str) -> int | float:
 
 
 def cmd_simulate_review(a) -> dict:
-    from core.services import experiments, simulate
+    from core.services import experiments, runs, simulate
 
-    params = {d: dict(a.param or []) | ({"epochs": a.epochs} if a.epochs is not None else {}) for d in _csv(a.detector)}
+    params = runs.with_epochs(_csv(a.detector), a.epochs, {d: dict(a.param or []) for d in _csv(a.detector)})
     say = None if a.json else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    rows = simulate.simulate_review(a.experiment, _csv(a.detector), a.rounds, a.budget, a.preset, params, a.negatives, say)
+    rank_by = _csv(a.rank_by) if a.rank_by else None
+    rows = simulate.simulate_review(a.experiment, _csv(a.detector), a.rounds, a.budget, a.preset, params, a.negatives, say, rank_by)
     return {"experiment": experiments.get_experiment(a.experiment).name, "rounds": rows}
 
 
@@ -165,6 +166,7 @@ def parser() -> argparse.ArgumentParser:
     sp = verb("simulate-review", cmd_simulate_review, "play review rounds with the known truth: review, reject, retrain")
     sp.add_argument("--experiment", required=True)
     sp.add_argument("--detector", required=True, help="detector names, comma-separated")
+    sp.add_argument("--rank-by", help="detectors (comma-separated, among --detector) the reviewer ranks by; default all")
     sp.add_argument("--rounds", type=int, default=1, help="review rounds (each followed by a retrain)")
     sp.add_argument("--budget", type=_budget, required=True, help="samples inspected per round, or a fraction < 1 of the training set")
     sp.add_argument("--preset", default="quick", choices=["quick", "paper"])

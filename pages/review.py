@@ -38,7 +38,20 @@ if shown.empty:
 
 per_page = 48
 pages = (len(shown) - 1) // per_page + 1
-page = st.number_input(f"Page (of {pages})", 1, pages, 1) if pages > 1 else 1
+page_key = f"page:{run.id}:{which}:{order}"
+
+
+def turn(step: int) -> None:
+    st.session_state[page_key] = min(pages, max(1, st.session_state.get(page_key, 1) + step))
+
+
+if pages > 1:
+    c1, c2, c3 = st.columns([4, 1, 1], vertical_alignment="bottom")
+    page = c1.number_input(f"Page (of {pages})", 1, pages, key=page_key)
+    c2.button("Previous", on_click=turn, args=(-1,), shortcut="PageUp", disabled=page <= 1, width="stretch")
+    c3.button("Next", on_click=turn, args=(1,), shortcut="PageDown", disabled=page >= pages, width="stretch")
+else:
+    page = 1
 view = shown.iloc[(page - 1) * per_page : page * per_page]
 
 dataset_id = experiments.dataset_of(exp).id
@@ -51,6 +64,22 @@ table = view[list(columns)].rename(columns=columns)
 event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"review:{run.id}:{which}:{order}:{page}", width="stretch")
 ticked = table.iloc[event.selection.rows]["sample"].tolist() if event and event.selection.rows else []
 
+
+def record(targets: list[int], action: str) -> None:
+    n = review.decide(exp.id, targets, action, user=st.session_state.get("user", ""), view=f"review: {which}", round_number=runs.round_of(run).number)
+    st.session_state["review_done"] = f"Recorded “{action}” for {n} samples."
+    st.rerun()
+
+
+# One key per action on the ticked rows (Streamlit reserves C and R).
+KEYS = {"reject": "X", "restore": "U", "normal": "N", "anomaly": "A"}
+for col, (act, key) in zip(st.columns(len(KEYS)), KEYS.items()):
+    if col.button(f"{act.capitalize()} ticked", shortcut=key, disabled=not ticked, width="stretch", key=f"quick:{act}"):
+        record(ticked, act)
+st.caption("Keys: **X** reject · **U** restore · **N** normal · **A** anomaly, on the ticked rows · **PageDown** / **PageUp** turn the page.")
+if "review_done" in st.session_state:
+    st.success(st.session_state.pop("review_done"))
+
 with st.form("decide"):
     c1, c2 = st.columns(2)
     action = c1.radio("Decision", list(review.ACTIONS), horizontal=True, captions=["leave the training set", "come back", "label: normal", "label: anomaly"])
@@ -60,9 +89,7 @@ with st.form("decide"):
         if not targets:
             st.warning("Tick rows in the table first, or apply to the whole view.")
         else:
-            n = review.decide(exp.id, targets, action, user=st.session_state.get("user", ""), view=f"review: {which}", round_number=runs.round_of(run).number)
-            st.success(f"Recorded “{action}” for {n} samples.")
-            st.rerun()
+            record(targets, action)
 
 st.subheader("One sample")
 focus = st.selectbox("Sample", view["sample"].tolist(), index=0 if not ticked else view["sample"].tolist().index(ticked[0]) if ticked[0] in view["sample"].tolist() else 0)

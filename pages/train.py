@@ -39,11 +39,9 @@ with st.form("train_form"):
                 else:
                     values[p["name"]] = st.number_input(p["name"], float(p["low"]), float(p["high"]), float(default), help=p["help"], key=key, format="%g")
             overrides[name] = values
-            if epochs:
-                overrides[name]["epochs"] = int(epochs)
     if st.form_submit_button("Train", type="primary"):
         try:
-            queued = runs.queue_runs(exp.id, chosen, preset, overrides)
+            queued = runs.queue_runs(exp.id, chosen, preset, runs.with_epochs(chosen, epochs, overrides))
             st.success(f"Queued {len(queued)} job(s): " + ", ".join(f"{r.detector} (run {r.id})" for r in queued))
         except ValueError as e:
             st.error(str(e))

@@ -2,6 +2,7 @@
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser import app_server, browser_page, goto, no_exceptions, settle, shot
 
@@ -80,6 +81,15 @@ def test_whole_loop_reaches_round_two(tmp_path):
         settle(page)
         page.get_by_text(f"{selected} samples · threshold").wait_for()
         shot(page, "08_review_rejected")
+        # keyboard: tick the first row, press U (restore); it leaves the rejected view
+        grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+        page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's tick box, under the header
+        page.get_by_role("button", name="Restore ticked").wait_for()
+        expect(page.get_by_role("button", name="Restore ticked")).to_be_enabled()
+        page.locator("body").press("u")
+        page.get_by_text("Recorded “restore” for 1 samples.").wait_for()
+        selected -= 1
+        page.get_by_text(f"{selected} samples · threshold").wait_for()
         no_exceptions(page)
 
         goto(page, "Rounds")

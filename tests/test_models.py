@@ -15,6 +15,7 @@ from core.models.ganomaly import Ganomaly
 from core.models.layers import Decoder, Encoder
 
 NAMES = list(registry.DETECTORS)
+DEEP = [n for n, cls in registry.DETECTORS.items() if cls.deep]  # the pixel baselines: test_pixel_baselines.py
 SMALL = {"nz": 8, "nf": 8, "batch_size": 8, "epochs": 1}
 
 
@@ -53,7 +54,7 @@ def test_layers_reject_bad_shapes(size, channels):
         Decoder(size, channels, 10, 4)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DEEP)
 def test_dcgan_init_is_applied(name):
     model = make(name, nf=32)
     layers = [m for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
@@ -66,7 +67,7 @@ def test_dcgan_init_is_applied(name):
 
 
 # ---- inference shapes --------------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DEEP)
 @pytest.mark.parametrize("channels,size", [(1, 16), (1, 32), (3, 32), (3, 64)])
 def test_infer_shapes(name, channels, size):
     model = make(name, channels, size)
@@ -91,7 +92,7 @@ def test_ganomaly_score_components():
 
 
 # ---- training ----------------------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DEEP)
 def test_train_step_lowers_loss(name, digits):
     model = make(name, nf=32, nz=32)
     key = model.fit_loss
@@ -140,7 +141,7 @@ def test_fit_with_weights_reports_progress():
 
 
 # ---- persistence -------------------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DEEP)
 def test_state_dict_round_trip(name):
     images = random_images(6, 32, 3)
     model = make(name, 3, 32)
@@ -181,7 +182,7 @@ def test_digits_auroc(name, digits):
 
 
 # ---- parameters and registry -------------------------------------------------------------
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DEEP)
 def test_params_and_presets(name):
     cls = registry.get(name)
     names = {p.name for p in cls.PARAMS}
@@ -247,7 +248,7 @@ def test_registry():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", DEEP)
 def test_cuda_bf16(name):
     model = make(name, 3, 32).cuda()
     images = random_images(8, 32, 3)

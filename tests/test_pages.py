@@ -129,6 +129,22 @@ def test_rounds_page_retrains_without_rejected(store):
     assert experiments.latest_round(exp.id).n_train == exp.n_train - gone
 
 
+def test_review_pages_turn_with_buttons_and_quick_actions_wait_for_ticks(store):
+    exp, run = store
+    at = page("review")
+    at.radio[0].set_value("all training samples").run()
+    pages = int(next(n for n in at.number_input if n.label.startswith("Page (of")).label.split("of ")[1].rstrip(")"))
+    assert pages > 1
+    next(b for b in at.button if b.label == "Next").click().run()
+    assert next(n for n in at.number_input if n.label.startswith("Page (of")).value == 2
+    next(b for b in at.button if b.label == "Previous").click().run()
+    assert next(n for n in at.number_input if n.label.startswith("Page (of")).value == 1
+    quick = [b for b in at.button if b.label.endswith(" ticked")]
+    assert [b.label for b in quick] == ["Reject ticked", "Restore ticked", "Normal ticked", "Anomaly ticked"]
+    assert all(b.disabled for b in quick)  # nothing ticked yet
+    assert not at.exception
+
+
 def test_review_shows_what_itsr_set_aside_as_suggestions(store):
     exp, _ = store
     from core.services import runs

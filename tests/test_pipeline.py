@@ -66,7 +66,7 @@ def test_a_crash_in_training_marks_the_run_failed_with_the_reason(digits, monkey
 
 @pytest.mark.parametrize("name", list(registry.DETECTORS))
 def test_every_detector_runs_through_the_worker_path(digits, name):
-    (run,) = runs.queue_runs(digits.id, [name], "quick", {name: {"epochs": 2}}, start_worker=False)
+    (run,) = runs.queue_runs(digits.id, [name], "quick", runs.with_epochs([name], 2), start_worker=False)
     pipeline.execute_run(run.id)
     run = runs.get_run(run.id)
     assert run.status == "succeeded", run.error

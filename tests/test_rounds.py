@@ -119,5 +119,7 @@ def test_review_rounds_benchmark_quick_mode_runs_and_saves_nothing(home, capsys)
     (ds,) = record["datasets"]
     assert record["quick"] and [r["round"] for r in ds["rounds"]] == [1, 2]
     assert ds["rounds"][1]["contaminants_left"] <= ds["rounds"][0]["contaminants_left"]
-    assert 0 <= ds["clean"]["test_auroc"] <= 1 and "| clean, p = 0 |" in review_rounds.table(record)
+    assert record["detectors"] == record["rank_by"] == ["knn", "iforest", "autoencoder"]
+    assert set(ds["clean"]["test_auroc"]) == set(record["detectors"])
+    assert all(0 <= v <= 1 for v in ds["clean"]["test_auroc"].values()) and "| clean, p = 0 |" in review_rounds.table(record)
     assert set(common.RESULTS.glob("*.json")) == before

@@ -122,6 +122,7 @@ class AaeItsr(Detector):
     )
     fit_loss = "rec"
     supports_weights = True
+    data_buffers = ("ref_recon", "ref_loglik")
     PARAMS = (
         *common_params(
             epochs=1000,
@@ -180,7 +181,7 @@ class AaeItsr(Detector):
             self.decoder = nn.Sequential(nn.Unflatten(1, (nz, 1, 1)), Decoder(s, c, nz, p["nf"]))
         self.disc = nn.Sequential(nn.Linear(nz, h), nn.ReLU(True), nn.Linear(h, h), nn.ReLU(True), nn.Linear(h, 1))
         self.apply(dcgan_init)
-        # Training-set references for the percentile-rank score, sorted; resized on load.
+        # Training-set references for the percentile-rank score, sorted (sized by the data).
         self.register_buffer("ref_recon", torch.zeros(0))
         self.register_buffer("ref_loglik", torch.zeros(0))
         betas = (0.5, 0.999)
@@ -189,13 +190,6 @@ class AaeItsr(Detector):
         self.opt_g = torch.optim.Adam(self.encoder.parameters(), lr=p["lr"], betas=betas)
         self._set_aside: np.ndarray | None = None
         self._weight: np.ndarray | None = None
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The reference buffers have the training set's length: take the saved shape.
-        for name in ("ref_recon", "ref_loglik"):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=getattr(self, name).device))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # ---- one batch ----------------------------------------------------------------------
     def train_step(self, x: torch.Tensor, w: torch.Tensor | None) -> dict[str, torch.Tensor]:

@@ -164,6 +164,10 @@ class Detector(nn.Module):
     supports_weights: ClassVar[bool] = False
     # The loss in `train_step`'s dict that must fall when one batch is fitted repeatedly.
     fit_loss: ClassVar[str] = "loss"
+    # False for methods fitted in one go (no epochs, no `train_step`), e.g. the pixel baselines.
+    deep: ClassVar[bool] = True
+    # Buffers whose size comes from the training data: a checkpoint's shape replaces the empty one.
+    data_buffers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, channels: int, size: int, params: dict[str, Any] | None = None):
         super().__init__()
@@ -199,9 +203,15 @@ class Detector(nn.Module):
         values.update(given)
         return {name: known[name].check(v) for name, v in values.items()}
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in self.data_buffers:
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return next(iter([*self.parameters(), *self.buffers()])).device
 
     def autocast(self):
         """bf16 autocast on CUDA (no loss scaler needed); full float32 on CPU."""

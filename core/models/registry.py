@@ -7,9 +7,14 @@ from .base import Detector
 from .berg_gan import BergGan
 from .distorter_ae import DistorterAe
 from .ganomaly import Ganomaly
+from .iforest import IsolationForestPixels
+from .knn import KnnDistance
 from .skip_ganomaly import SkipGanomaly
 
-DETECTORS: dict[str, type[Detector]] = {cls.name: cls for cls in (Autoencoder, Ganomaly, AaeItsr, DistorterAe, SkipGanomaly, BergGan)}
+# The five papers' methods and the baseline autoencoder, then the pixel-space bars they must clear.
+DETECTORS: dict[str, type[Detector]] = {
+    cls.name: cls for cls in (Autoencoder, Ganomaly, AaeItsr, DistorterAe, SkipGanomaly, BergGan, IsolationForestPixels, KnnDistance)
+}
 
 
 def get(name: str) -> type[Detector]:
@@ -29,6 +34,7 @@ def describe() -> list[dict]:
             "summary": cls.summary,
             "has_reconstruction": cls.has_reconstruction,
             "supports_weights": cls.supports_weights,
+            "deep": cls.deep,
             "presets": {k: dict(v) for k, v in cls.PRESETS.items()},
             "params": [
                 {"name": p.name, "default": p.default, "help": p.help, "kind": p.kind, "low": p.low, "high": p.high, "choices": list(p.choices)}

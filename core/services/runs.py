@@ -41,6 +41,17 @@ def queue_runs(
     return runs
 
 
+def with_epochs(detectors: list[str], epochs: int | None, params: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Per-detector `params` with `epochs` set for each detector that trains in epochs (the pixel
+    baselines fit in one go and have none)."""
+    out = {d: dict((params or {}).get(d, {})) for d in detectors}
+    if epochs:
+        for d in detectors:
+            if any(p.name == "epochs" for p in registry.get(d).PARAMS):
+                out[d]["epochs"] = int(epochs)
+    return out
+
+
 def cancel(run_id: int) -> Run:
     """Cancel a queued run at once, or ask a running one to stop at its next step."""
     get_run(run_id)

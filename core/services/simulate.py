@@ -2,7 +2,7 @@
 
 Each round it takes the latest round's finished runs of the chosen detectors (training them
 first if the round has none), ranks the training samples by score (several detectors: the mean
-of their percentile ranks), inspects the `budget` highest-ranked samples not decided yet,
+of their percentile ranks; `rank_by` picks which of them the reviewer looks at), inspects the `budget` highest-ranked samples not decided yet,
 rejects (and labels "anomaly") those whose truth is anomalous, labels the rest "normal", and
 retrains. Queueing, the worker, decisions and rounds are the same functions the UI calls.
 """
@@ -39,11 +39,13 @@ def per_round(budget: int | float, n_train: int) -> int:
     return max(1, int(round(budget * n_train))) if isinstance(budget, float) else int(budget)
 
 
-def _check(exp: Experiment, detectors: list[str], rounds_: int) -> None:
+def _check(exp: Experiment, detectors: list[str], rank_by: list[str], rounds_: int) -> None:
     if not detectors:
         raise ValueError("choose at least one detector")
     for d in detectors:
         registry.get(d)  # ValueError naming the unknown detector
+    if not rank_by or set(rank_by) - set(detectors):
+        raise ValueError(f"rank by one or more of the trained detectors ({', '.join(detectors)}), got {', '.join(rank_by) or 'none'}")
     if isinstance(rounds_, bool) or int(rounds_) != rounds_ or rounds_ < 1:
         raise ValueError(f"rounds must be a whole number ≥ 1, got {rounds_!r}")
     truth = experiments.truth(exp)
@@ -124,13 +126,18 @@ def simulate_review(
     params: dict | None = None,
     negatives: bool = False,
     progress: Callable[[str], None] | None = None,
+    rank_by: list[str] | None = None,
 ) -> list[dict]:
-    """Play `rounds` review rounds; one row per round trained (the first is before any review)."""
+    """Play `rounds` review rounds; one row per round trained (the first is before any review).
+
+    Every detector in `detectors` trains each round and is reported; the reviewer ranks by
+    those in `rank_by` (default: all of them)."""
     from core.services import rounds as rounds_service  # the parameter shadows the module
 
     exp = experiments.get_experiment(experiment)
     budget = check_budget(budget)
-    _check(exp, detectors, rounds)
+    rank_by = list(detectors) if rank_by is None else list(rank_by)
+    _check(exp, detectors, rank_by, rounds)
     say = progress or (lambda _msg: None)
     reviewed = len(decided(exp.id))
     out = []
@@ -143,6 +150,6 @@ def simulate_review(
         if k == rounds:
             break
         n = per_round(budget, rnd.n_train)
-        reviewed += inspect(exp, ranking(finished), n, rnd.number)
+        reviewed += inspect(exp, ranking({d: finished[d] for d in rank_by}), n, rnd.number)
         rounds_service.retrain(exp.id, detectors, preset, params, negatives=negatives)
     return out
