@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from benchmarks.common import RESULTS
+from benchmarks.page_speed import table as page_speed_table
 from benchmarks.review_rounds import normalise as rounds_normalise
 from benchmarks.review_rounds import table as rounds_table
 from benchmarks.review_rounds import verdicts as rounds_verdicts
@@ -61,7 +62,21 @@ def review_rounds_section() -> str:
     return "\n\n".join(parts)
 
 
-SECTIONS = {"speed": speed_section, "review_rounds": review_rounds_section}
+def page_speed_section() -> str:
+    """The page_speed result, or a note that there is none yet."""
+    path = RESULTS / "page_speed-cpu.json"
+    if not path.exists():
+        return "Not measured yet: run `.venv/bin/python -m benchmarks.page_speed`."
+    r = json.loads(path.read_text())
+    return (
+        f"Fashion-MNIST, all {r['points']} images scored by `iforest` (fitted, scored and mapped with UMAP in "
+        f"{r['iforest_fit_score_umap_s']} s, numba's first compile included); median of {r['repeat']} redraws; "
+        f"{r['machine']}, torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}.\n\n"
+        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.page_speed`\n\n" + page_speed_table(r)
+    )
+
+
+SECTIONS = {"speed": speed_section, "review_rounds": review_rounds_section, "page_speed": page_speed_section}
 
 
 def render(text: str) -> str:

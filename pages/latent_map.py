@@ -5,6 +5,7 @@ import streamlit as st
 
 from core.services import datasets, experiments, review, runs
 from pages.common import pick_experiment, pick_run, selection_key, show_grid
+from pages.hover_thumbnail import hover_thumbnails
 
 st.title("Latent map")
 exp = pick_experiment()
@@ -63,8 +64,11 @@ fig = go.Figure(
     )
 )
 fig.update_layout(height=620, dragmode="lasso", margin=dict(t=10, b=10, l=10, r=10), xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
-st.caption(f"{'UMAP' if run.embedding == 'umap' else 'PCA'} of {len(df)} latent vectors from {run.detector}. Draw a lasso or a box to select samples; hover for details.")
+st.caption(f"{'UMAP' if run.embedding == 'umap' else 'PCA'} of {len(df)} latent vectors from {run.detector}. Draw a lasso or a box to select samples; hover a point to see its image.")
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key=f"map:{run.id}", width="stretch")
+dataset_id = experiments.dataset_of(exp).id
+known_class = dict(zip(df["sample"].tolist(), df["class"].tolist()))
+hover_thumbnails(lambda s: datasets.images(dataset_id, [s])[0], lambda s: f"#{s} · {known_class.get(s) or '?'}")
 
 points = event.selection.points if event and event.selection else []
 if points:
@@ -80,7 +84,6 @@ if c3.button("Clear selection", disabled=not chosen):
     st.session_state[selection_key(exp.id)] = []
     st.rerun()
 if chosen:
-    # Plotly's hover labels cannot show images: the selection's thumbnails stand in for them.
     top = df[df["sample"].isin(chosen)].nlargest(36, "score")
     st.caption(f"The {len(top)} highest-scoring of the selection:")
-    show_grid(datasets.images(experiments.dataset_of(exp).id, top["sample"].to_numpy()), [f"#{i}" for i in top["sample"]], width=56)
+    show_grid(datasets.images(dataset_id, top["sample"].to_numpy()), [f"#{i}" for i in top["sample"]], width=56)

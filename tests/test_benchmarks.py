@@ -13,3 +13,15 @@ def test_speed_table_lists_every_detector():
     section = readme.speed_section()
     for name in registry.DETECTORS:
         assert f"| {name} |" in section
+
+
+def test_page_speed_quick_mode_measures_both_pages_and_saves_nothing(home):
+    from benchmarks import common, page_speed
+
+    before = set(common.RESULTS.glob("*.json"))
+    record = page_speed.main(["--quick"])
+    assert record["points"] == 1797 and record["pages"]["latent_map"]["figure_bytes"] > 0
+    for m in record["pages"].values():
+        assert all(v > 0 for v in m.values())
+    assert "| Scores | threshold moved | 1797 scores |" in page_speed.table(record)
+    assert set(common.RESULTS.glob("*.json")) == before

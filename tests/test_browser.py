@@ -136,3 +136,43 @@ def test_upload_imports_a_zip_and_lists_the_file_it_skipped(tmp_path):
         assert page.locator("b", has_text="broken").count() == 0
         shot(page, "10_upload")
         no_exceptions(page)
+
+
+POINT_JS = """() => {
+  // the map's right-most point: at the edge, so no other point sits on top of it
+  const gd = document.querySelector('.js-plotly-plot');
+  const t = gd._fullData[0], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  let i = 0;
+  for (let j = 1; j < t.x.length; j++) if (t.x[j] > t.x[i]) i = j;
+  const r = gd.getBoundingClientRect();
+  return {x: r.left + xa._offset + xa.l2p(t.x[i]), y: r.top + ya._offset + ya.l2p(t.y[i]), id: Number(t.customdata[i])};
+}"""
+
+
+def test_hovering_a_point_on_the_latent_map_shows_its_image(home):
+    from core.services import datasets, experiments, pipeline, runs
+
+    datasets.import_dataset("builtin:digits", "digits")
+    exp = experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "hover")
+    (run,) = runs.queue_runs(exp.id, ["iforest"], start_worker=False)
+    pipeline.execute_run(run.id)  # fits in a second; UMAP included
+    assert runs.get_run(run.id).embedding == "umap"
+    with app_server(home) as url, browser_page() as page:
+        page.goto(url)
+        settle(page)
+        goto(page, "Latent map")
+        page.get_by_text("UMAP of").wait_for()
+        settle(page)
+        tip = page.get_by_test_id("hoverThumbnail")
+        point = page.evaluate(POINT_JS)
+        page.mouse.move(point["x"] - 30, point["y"])
+        page.mouse.move(point["x"], point["y"], steps=5)
+        image = tip.locator("img")
+        expect(image).to_have_attribute("alt", f"thumbnail of #{point['id']}", timeout=15_000)
+        expect(tip).to_be_visible()
+        expect(tip).to_contain_text(f"#{point['id']} · ")
+        assert image.evaluate("im => im.complete && im.naturalWidth") >= 96  # a decoded, enlarged image
+        shot(page, "11_latent_hover")
+        page.mouse.move(5, 5)  # off the chart: the thumbnail goes away
+        expect(tip).to_be_hidden()
+        no_exceptions(page)
