@@ -1,4 +1,5 @@
 """Train: queue detectors on the experiment's latest round, and follow the jobs live."""
+import plotly.express as px
 import streamlit as st
 
 from core.services import experiments, runs, system
@@ -63,7 +64,8 @@ def jobs() -> None:
         with st.container(border=True):
             head, action = st.columns([5, 1])
             icon = {"queued": ":material/schedule:", "running": ":material/directions_run:", "succeeded": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/block:"}[r.status]
-            head.markdown(f"{icon} **{r.detector}** · run {r.id} · round {numbers[r.id]} · {r.preset} · **{r.status}**" + (f" · {PHASES.get(r.phase, r.phase)}" if r.phase else ""))
+            head.markdown(f"{icon} **{r.detector}** · run {r.id} · round {numbers[r.id]} · {r.preset} · **{r.status}**" + (f" · {PHASES.get(r.phase, r.phase)}" if r.phase else "")
+                + (f" · resumed from its checkpoint after its worker stopped ({r.resumes}×)" if r.resumes else ""))
             p = r.progress or {}
             if r.status == "running" and p:
                 done = ((p["epoch"] - 1) * p["steps"] + p["step"]) / max(1, p["epochs"] * p["steps"])
@@ -81,6 +83,24 @@ def jobs() -> None:
                 st.caption(" · ".join(shown + [f"{m.get('n_train', 0)} trained, {m.get('n_test', 0)} tested"]) + ". See **Scores**.")
             if r.status == "failed":
                 st.error(r.error)
+    details(all_runs, numbers)
+
+
+def details(all_runs, numbers) -> None:
+    """One job's loss curve and log tail: the first running job unless another is picked."""
+    st.subheader("Log and loss curve")
+    ids = [r.id for r in all_runs]
+    running = [r.id for r in all_runs if r.status == "running"]
+    label = {r.id: f"run {r.id} · {r.detector} · round {numbers[r.id]} · {r.status}" for r in all_runs}
+    chosen = st.selectbox("Job", ids, index=ids.index(running[0]) if running else 0, format_func=label.get, key=f"job:{exp.id}:{running[:1]}")
+    curve = runs.loss_curve(chosen)
+    if len(curve) > 1 and curve.shape[1] > 1:
+        fig = px.line(curve, x="epoch", y=[c for c in curve.columns if c != "epoch"], labels={"value": "loss", "variable": ""}, height=260)
+        fig.update_layout(margin=dict(t=10, b=10))
+        st.plotly_chart(fig, width="stretch", key=f"curve:{chosen}")
+    else:
+        st.caption("No loss curve (yet): it fills in as the job trains. Pixel baselines fit in one go and have none.")
+    st.code("\n".join(runs.log_tail(chosen, 12)) or "(no log yet)", language=None)
 
 
 jobs()

@@ -161,6 +161,23 @@ def test_state_dict_round_trip(name):
     np.testing.assert_array_equal(before.recon, after.recon)
 
 
+@pytest.mark.parametrize("name", [n for n in DEEP if registry.get(n).resumable])
+def test_resuming_from_an_epoch_checkpoint_gives_the_uninterrupted_weights(name, digits):
+    images = digits[0][:48]
+    params = {"epochs": 3, "batch_size": 16, "nz": 8, "nf": 8} | ({"max_steps": 0} if name == "berg_gan" else {})
+    states = []
+    whole = make(name, **params)
+    whole.fit(images, seed=1, checkpoint=lambda st: states.append(torch.save(st, buf := io.BytesIO()) or buf))
+    assert [torch.load(io.BytesIO(b.getvalue()), weights_only=True)["epoch"] for b in states] == [1, 2, 3]
+    after_one = torch.load(io.BytesIO(states[0].getvalue()), weights_only=True)  # as the worker reads it
+    torch.manual_seed(99)  # a different process state: everything must come from the checkpoint
+    resumed = make(name, **params)
+    torch.manual_seed(1234)
+    resumed.fit(images, seed=1, resume=after_one)
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
+
+
 # ---- end to end: digit 0 is normal -------------------------------------------------------
 @pytest.mark.parametrize("name", NAMES)
 def test_digits_auroc(name, digits):

@@ -129,6 +129,16 @@ def test_rounds_page_retrains_without_rejected(store):
     assert experiments.latest_round(exp.id).n_train == exp.n_train - gone
 
 
+def test_train_page_shows_a_jobs_loss_curve_and_log(store):
+    exp, run = store
+    at = page("train")
+    assert any(h.value == "Log and loss curve" for h in at.subheader)
+    job = next(s for s in at.selectbox if s.label == "Job")
+    job.set_value(run.id).run()
+    assert at.get("plotly_chart") and "succeeded: test_auroc" in at.code[0].value
+    assert not at.exception
+
+
 def test_review_pages_turn_with_buttons_and_quick_actions_wait_for_ticks(store):
     exp, run = store
     at = page("review")

@@ -79,3 +79,39 @@ def test_every_detector_runs_through_the_worker_path(digits, name):
     if name == "aae_itsr":
         assert (df.loc[df.part == "train", "suggested"] > 0).any()
         assert (df.loc[df.part == "test", "suggested"] == 0).all()
+
+
+def test_a_run_keeps_its_log_and_loss_history(digits):
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], "quick", {"autoencoder": {"epochs": 2}}, start_worker=False)
+    pipeline.execute_run(run.id)
+    log = runs.log_tail(run.id, 100)
+    assert "claimed by worker" in log[0] and any("epoch 2/2" in line for line in log)
+    assert any(line.split("  ", 1)[1].startswith("succeeded: test_auroc") for line in log)
+    curve = runs.loss_curve(run.id)
+    assert list(curve.columns) == ["epoch", "loss"] and curve.epoch.is_monotonic_increasing
+    assert curve.epoch.iloc[-1] == 2.0 and curve.loss.notna().all()
+    assert runs.log_tail(run.id, 3) == log[-3:]
+
+
+def test_a_cancelled_run_keeps_its_partial_log(digits, monkeypatch):
+    from core.store import runlog
+
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], "quick", {"autoencoder": {"epochs": 50}}, start_worker=False)
+    runlog.add_losses(run.id, {"epoch": 1, "step": 1, "steps": 2, "losses": {"loss": 1.0}})
+    with open(runlog._path(run.id, "losses.jsonl"), "a") as f:
+        f.write('{"epoch": 1, "st')  # torn by a killed worker
+    runs.cancel(run.id)  # queued: cancelled at once
+    assert len(runs.loss_curve(run.id)) == 1
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], "quick", {"autoencoder": {"epochs": 50}}, start_worker=False)
+    seen = []
+
+    def stop_after_some_progress():
+        seen.append(1)
+        return len(seen) > 30
+
+    monkeypatch.setattr(pipeline._Reporter, "should_stop", lambda self: stop_after_some_progress())
+    pipeline.execute_run(run.id)
+    assert runs.get_run(run.id).status == "cancelled"
+    log = runs.log_tail(run.id, 100)
+    assert log[-1].endswith("cancelled by the user") and any("epoch 1/50" in line for line in log)
+    assert len(runs.loss_curve(run.id)) >= 1

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from core import config
 from core.jobs import worker
 from core.services import runs
 
@@ -23,7 +24,8 @@ def wait_for(predicate, timeout=120, every=0.3):
 def test_a_worker_killed_mid_job_leaves_the_job_failed_with_the_reason(digits, monkeypatch):
     monkeypatch.setenv("WINNOW_HEARTBEAT_TIMEOUT", "4")
     monkeypatch.setattr("core.config.HEARTBEAT_TIMEOUT_S", 4.0)
-    (run,) = runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": 1000}})
+    # aae_itsr trains in phases and keeps no epoch checkpoint: its job cannot resume
+    (run,) = runs.queue_runs(digits.id, ["aae_itsr"], params={"aae_itsr": {"pretrain_epochs": 1000}})
     wait_for(lambda: runs.get_run(run.id).status == "running" and runs.get_run(run.id).progress)
     (alive,) = worker.alive_workers()
     os.kill(alive.pid, signal.SIGKILL)
@@ -37,9 +39,85 @@ def test_a_worker_killed_mid_job_leaves_the_job_failed_with_the_reason(digits, m
 
 
 @pytest.mark.slow
+def test_a_job_killed_after_an_epoch_resumes_from_its_checkpoint(digits, monkeypatch):
+    from core.services import pipeline
+
+    monkeypatch.setenv("WINNOW_HEARTBEAT_TIMEOUT", "4")
+    monkeypatch.setattr("core.config.HEARTBEAT_TIMEOUT_S", 4.0)
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": 400}})
+    wait_for(lambda: pipeline.resume_path(run.id).exists() and (runs.get_run(run.id).progress or {}).get("epoch", 0) >= 3)
+    (alive,) = worker.alive_workers()
+    os.kill(alive.pid, signal.SIGKILL)
+    time.sleep(5)  # longer than the heartbeat timeout
+    assert worker.reap_stale_runs() == 1
+    requeued = runs.get_run(run.id)
+    assert requeued.status == "queued" and requeued.resumes == 1 and not requeued.error
+    worker.ensure_worker()  # as the app does: a new worker picks it up
+    wait_for(lambda: runs.get_run(run.id).status == "running" and runs.get_run(run.id).worker != alive.id)
+
+    def trained_since_resuming():
+        log = runs.log_tail(run.id, 100_000)
+        start = next((i for i, line in enumerate(log) if "resuming from" in line), None)
+        return start is not None and any(" step " in line for line in log[start:])
+
+    wait_for(trained_since_resuming)
+    runs.cancel(run.id)  # no need to wait out 400 epochs: what matters is where it started
+    assert runs.wait(run.id, timeout=120).status == "cancelled"
+    log = runs.log_tail(run.id, 100_000)
+    assert any("re-queued to resume from its last epoch checkpoint" in line for line in log)
+    resumed_at = next(int(line.rsplit(" ", 1)[1]) for line in log if "resuming from the checkpoint after epoch" in line)
+    assert resumed_at >= 3
+    claims = [line for line in log if "claimed by worker" in line]
+    assert len(claims) == 2 and alive.id in claims[0] and alive.id not in claims[1]
+    after = [line for line in log[log.index(next(l for l in log if "resuming from" in l)) :] if " step " in line]
+    assert after and int(after[0].split("epoch ")[1].split("/")[0]) == resumed_at + 1  # not from epoch 1
+    assert not pipeline.resume_path(run.id).exists()  # a cancelled job leaves no checkpoint behind
+
+
+@pytest.mark.slow
 def test_cancel_stops_a_running_job_in_the_worker(digits):
-    (run,) = runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": 1000}})
+    # aae_itsr trains in phases and keeps no epoch checkpoint: its job cannot resume
+    (run,) = runs.queue_runs(digits.id, ["aae_itsr"], params={"aae_itsr": {"pretrain_epochs": 1000}})
     wait_for(lambda: runs.get_run(run.id).status == "running" and runs.get_run(run.id).progress)
     runs.cancel(run.id)
     done = runs.wait(run.id, timeout=60)
     assert done.status == "cancelled" and done.progress["epoch"] < 1000
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_queue_and_run_each_job_once(digits, monkeypatch):
+    from core.store import runlog
+
+    monkeypatch.setenv("WINNOW_WORKERS", "2")
+    monkeypatch.setenv("WINNOW_DEVICES", "cpu")
+    monkeypatch.setenv("WINNOW_THREADS", "1")
+    queued = runs.queue_runs(digits.id, ["autoencoder"] * 4, params={"autoencoder": {"epochs": 6}})
+    assert len(worker.worker_pids(config.home())) >= 2
+    wait_for(lambda: len(worker.alive_workers()) == 2)
+    done = [runs.wait(r.id, timeout=300) for r in queued]
+    assert [r.status for r in done] == ["succeeded"] * 4
+    assert len({r.worker for r in done}) == 2  # both workers took jobs
+    for r in done:  # exactly once: one claim per run, never a second
+        assert sum("claimed by worker" in line for line in runlog.tail(r.id, 10_000)) == 1
+    assert {w.device for w in worker.alive_workers()} == {"cpu"}
+    assert worker.ensure_worker() == "alive"  # two alive: none more started
+
+
+def test_worker_settings_are_checked(monkeypatch):
+    from core import config
+
+    monkeypatch.setenv("WINNOW_WORKERS", "many")
+    with pytest.raises(ValueError, match="WINNOW_WORKERS must be a whole number, got 'many'"):
+        config.workers()
+    monkeypatch.setenv("WINNOW_WORKERS", "2")
+    monkeypatch.setenv("WINNOW_DEVICES", "cuda:0, cuda:1")
+    assert config.workers() == 2 and config.worker_devices() == ["cuda:0", "cuda:1"]
+    monkeypatch.delenv("WINNOW_DEVICES")
+    monkeypatch.setenv("WINNOW_DEVICE", "cpu")
+    assert config.worker_devices() == ["cpu"]
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("WINNOW_THREADS", raising=False)
+    assert config.threads() == max(1, (os.cpu_count() or 1) // 2)
+    monkeypatch.setenv("WINNOW_THREADS", "0")
+    with pytest.raises(ValueError, match="WINNOW_THREADS must be between 1 and 1024, got 0"):
+        config.threads()

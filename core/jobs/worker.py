@@ -16,7 +16,7 @@ from sqlalchemy import select, update
 
 from core import config
 from core.jobs import queue
-from core.store import db
+from core.store import db, runlog
 from core.store.tables import Run, Worker, now
 
 log = logging.getLogger("winnow.worker")
@@ -28,8 +28,8 @@ def worker_pids(home: Path) -> set[int]:
     """Pids of the workers of a home folder: registered ones, and the last one started."""
     pids = set()
     stamp = home / "worker.started"
-    if stamp.exists() and stamp.read_text().strip().isdigit():
-        pids.add(int(stamp.read_text()))
+    if stamp.exists():
+        pids |= {int(p) for p in stamp.read_text().split() if p.isdigit()}
     if (home / "winnow.db").exists():
         import sqlite3
 
@@ -54,15 +54,29 @@ def alive_workers() -> list[Worker]:
 
 
 def reap_stale_runs() -> int:
-    """Mark failed every running job whose worker stopped beating; returns how many."""
+    """Settle every running job whose worker stopped beating; returns how many.
+
+    A job with an epoch checkpoint (`resume.pt`) goes back to the queue and resumes from it;
+    one without is marked failed with the reason."""
     limit = now() - timedelta(seconds=config.HEARTBEAT_TIMEOUT_S)
     with db.session() as s:
         live = set(s.scalars(select(Worker.id).where(Worker.heartbeat > limit, Worker.stopped.is_(False))))
         stale = [r for r in s.scalars(select(Run).where(Run.status == "running")) if r.worker not in live]
+        notes, requeue = [], []
         for r in stale:
-            r.status, r.finished_at = "failed", now()
-            r.error = f"the worker {r.worker or '?'} stopped while running this job (no heartbeat for {config.HEARTBEAT_TIMEOUT_S:.0f} s)"
-        return len(stale)
+            why = f"the worker {r.worker or '?'} stopped while running this job (no heartbeat for {config.HEARTBEAT_TIMEOUT_S:.0f} s)"
+            if (config.home() / "runs" / str(r.id) / "resume.pt").exists():
+                r.status, r.phase, r.worker, r.resumes = "queued", "", "", (r.resumes or 0) + 1
+                notes.append((r.id, f"{why}; re-queued to resume from its last epoch checkpoint"))
+                requeue.append(r.id)
+            else:
+                r.status, r.finished_at, r.error = "failed", now(), why
+                notes.append((r.id, f"failed: {why}"))
+    for run_id in requeue:  # after the commit: a worker must find the run queued
+        queue.enqueue("train", run_id)
+    for run_id, note in notes:
+        runlog.write(run_id, note)
+    return len(notes)
 
 
 def _beat(worker_id: str, stop: threading.Event, home: Path) -> None:
@@ -83,6 +97,9 @@ def run_worker(device: str | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if device:
         os.environ["WINNOW_DEVICE"] = device
+    import torch
+
+    torch.set_num_threads(config.threads())
     _current = f"{socket.gethostname()}:{os.getpid()}"
     with db.session() as s:
         s.merge(Worker(id=_current, pid=os.getpid(), host=socket.gethostname(), device=device or "", heartbeat=now()))
@@ -101,31 +118,41 @@ def run_worker(device: str | None = None) -> None:
 
 
 def ensure_worker() -> str:
-    """Start a local worker unless one is alive (or was just started); returns its state in words."""
+    """Keep `config.workers()` workers alive, starting local ones for the shortfall; returns the state in words.
+
+    Worker k of those started gets `config.worker_devices()[k % len]`. Workers on other machines
+    sharing the store count too: with WINNOW_WORKERS=0 the app starts none itself."""
     reap_stale_runs()
-    if alive_workers():
+    wanted = config.workers()
+    if len(alive_workers()) >= wanted:
         return "alive"
     home = config.home()
     with open(home / "worker.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if alive_workers():
+        alive = len(alive_workers())
+        if alive >= wanted:
             return "alive"
         stamp = home / "worker.started"
-        # A worker takes a few seconds to import torch and beat once: don't start a second meanwhile.
+        # A worker takes a few seconds to import torch and beat once: don't start more meanwhile.
         if stamp.exists() and time.time() - stamp.stat().st_mtime < config.HEARTBEAT_TIMEOUT_S:
             return "starting"
         logs = home / "logs"
         logs.mkdir(exist_ok=True)
         env = dict(os.environ, WINNOW_HOME=str(home))
-        with open(logs / "worker.log", "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "core", "worker"],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # outlives the app's script run and the browser tab
-            )
-        stamp.write_text(str(proc.pid))  # lets tools stop a worker that has not beaten yet
+        devices = config.worker_devices()
+        pids = []
+        for slot in range(alive, wanted):
+            device = devices[slot % len(devices)]
+            with open(logs / "worker.log", "ab") as out:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "core", "worker", *(["--device", device] if device else [])],
+                    cwd=PROJECT_ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,  # outlives the app's script run and the browser tab
+                )
+            pids.append(str(proc.pid))
+        stamp.write_text("\n".join(pids))  # lets tools stop workers that have not beaten yet
         return "started"

@@ -123,6 +123,7 @@ class AaeItsr(Detector):
     fit_loss = "rec"
     supports_weights = True
     data_buffers = ("ref_recon", "ref_loglik")
+    resumable = False
     PARAMS = (
         *common_params(
             epochs=1000,

@@ -120,6 +120,7 @@ class FitLoop:
     done: int = 0  # images trained on so far
     start: float = field(default_factory=time.monotonic)
     last_report: float = 0.0
+    after_epoch: Callable[[int], None] | None = None  # e.g. write a checkpoint
 
     def check_stop(self) -> None:
         """Raise `Cancelled` if the caller asked to stop."""
@@ -168,6 +169,9 @@ class Detector(nn.Module):
     deep: ClassVar[bool] = True
     # Buffers whose size comes from the training data: a checkpoint's shape replaces the empty one.
     data_buffers: ClassVar[tuple[str, ...]] = ()
+    # Whether `fit` can checkpoint each epoch and resume from one (methods trained in phases with
+    # their own `fit`, and one-go fits, cannot).
+    resumable: ClassVar[bool] = True
 
     def __init__(self, channels: int, size: int, params: dict[str, Any] | None = None):
         super().__init__()
@@ -227,15 +231,52 @@ class Detector(nn.Module):
         should_stop: Callable[[], bool] | None = None,
         seed: int = 0,
         report_every_s: float = 0.5,
+        checkpoint: Callable[[dict], None] | None = None,
+        resume: dict | None = None,
     ) -> None:
-        """Train on uint8 images (N,H,W,C) for `params['epochs']` epochs, in batches of `params['batch_size']`."""
+        """Train on uint8 images (N,H,W,C) for `params['epochs']` epochs, in batches of `params['batch_size']`.
+
+        `checkpoint` receives `training_state()` after every epoch; `resume` (one such state)
+        continues from it, giving the same weights as an uninterrupted run on the same device."""
         torch.manual_seed(seed)
         x_all = to_tensor(images)
         w_all = None if weights is None else torch.as_tensor(weights, dtype=torch.float32)
         epochs = self.total_epochs(len(x_all))
         loop = FitLoop(epochs, progress, should_stop, report_every_s, torch.Generator().manual_seed(seed))
+        if checkpoint is not None:
+            loop.after_epoch = lambda _epoch: checkpoint(self.training_state(loop))
         self.on_fit_start(len(x_all))
-        self.run_epochs(x_all, w_all, epochs, loop)
+        if resume is not None:
+            self.load_training_state(resume, loop)
+        self.run_epochs(x_all, w_all, epochs - loop.epoch, loop)
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.optim.Optimizer)}
+
+    def training_state(self, loop: "FitLoop") -> dict:
+        """Everything `fit` needs to go on after the epochs done so far: weights, optimisers, RNGs."""
+        return {
+            "epoch": loop.epoch,
+            "done": loop.done,
+            "model": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
+            "optimizers": {k: opt.state_dict() for k, opt in self._optimizers().items()},
+            "shuffle_rng": loop.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else torch.zeros(0, dtype=torch.uint8),
+        }
+
+    def load_training_state(self, state: dict, loop: "FitLoop") -> None:
+        """Restore a `training_state` into this model and `loop`."""
+        if not self.resumable:
+            raise TypeError(f"{self.name} cannot resume from a checkpoint")
+        self.load_state_dict(state["model"])
+        for name, opt in self._optimizers().items():
+            opt.load_state_dict(state["optimizers"][name])
+        loop.gen.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and len(state["cuda_rng"]):
+            torch.cuda.set_rng_state(state["cuda_rng"])
+        loop.epoch, loop.done = int(state["epoch"]), int(state["done"])
 
     def total_epochs(self, n: int) -> int:
         """Epochs `fit` runs in all on `n` images (a method trained in phases counts every phase)."""
@@ -274,6 +315,8 @@ class Detector(nn.Module):
                         loop.progress(Progress(epoch, loop.epochs, step + 1, steps, values, rate, remaining / rate if rate else 0.0))
                     loop.last_report = now
             self.on_epoch_end(epoch)
+            if loop.after_epoch is not None:
+                loop.after_epoch(epoch)
 
     def artifacts(self) -> dict[str, np.ndarray]:
         """Per-training-sample arrays the method produced while fitting (e.g. ITSR's set-aside

@@ -27,6 +27,7 @@ class PixelBaseline(Detector):
 
     deep = False
     has_reconstruction = False
+    resumable = False
     data_buffers = ("pca_mean", "pca_axes")
 
     def build(self) -> None:

@@ -16,7 +16,7 @@ from core.jobs import queue, worker
 from core.models import registry
 from core.models.base import Cancelled, Progress
 from core.services import datasets, embedding, experiments, metrics
-from core.store import arrays, db
+from core.store import arrays, db, runlog
 from core.store.tables import Round, Run, now
 
 log = logging.getLogger("winnow.pipeline")
@@ -46,6 +46,9 @@ class _Reporter:
 
     def progress(self, p: Progress) -> None:
         _set(self.run_id, progress=p.as_dict(), heartbeat=now())
+        runlog.add_losses(self.run_id, {"epoch": p.epoch, "step": p.step, "steps": p.steps, "losses": p.losses})
+        losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
+        runlog.write(self.run_id, f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps}  {losses}  {p.images_per_s:.0f} img/s")
 
     def should_stop(self) -> bool:
         t = time.monotonic()
@@ -56,18 +59,30 @@ class _Reporter:
         return self._stop
 
 
-def save_checkpoint(run_id: int, model) -> None:
-    """Weights and what rebuilds the model, written atomically (load with weights_only=True)."""
-    path = db.folder("runs", run_id) / "model.pt"
+def _save_atomic(path, obj) -> None:
+    """torch.save through a temporary file, so a reader (or a resumed run) never sees half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     os.close(fd)
     try:
-        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        torch.save({"detector": model.name, "channels": model.channels, "size": model.size, "params": model.params, "state_dict": state}, tmp)
+        torch.save(obj, tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def save_checkpoint(run_id: int, model) -> None:
+    """Weights and what rebuilds the model, written atomically (load with weights_only=True)."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    _save_atomic(
+        db.folder("runs", run_id) / "model.pt",
+        {"detector": model.name, "channels": model.channels, "size": model.size, "params": model.params, "state_dict": state},
+    )
+
+
+def resume_path(run_id: int):
+    """Where a run's training state is checkpointed after every epoch (gone once the run ends well)."""
+    return db.folder("runs", run_id) / "resume.pt"
 
 
 def load_checkpoint(run_id: int):
@@ -98,6 +113,7 @@ def execute_run(run_id: int) -> None:
         with db.session() as s:
             run = s.get(Run, run_id)
             rnd = s.get(Round, run.round_id)
+        runlog.write(run_id, f"{run.detector} ({run.preset}) claimed by worker {worker.current_id()} on {device}; params {run.params}")
         exp = experiments.get_experiment(rnd.experiment_id)
         ds = experiments.dataset_of(exp)
         train_idx = experiments.round_train_idx(rnd.id)
@@ -106,11 +122,20 @@ def execute_run(run_id: int) -> None:
         model = registry.get(run.detector)(ds.channels, ds.size, run.params).to(device)
         reporter = _Reporter(run_id)
         images, weights = _training_set(ds.id, rnd, train_idx, model)
-        model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed)
+        extra = {}
+        if model.resumable:
+            path = resume_path(run_id)
+            extra["checkpoint"] = lambda state: _save_atomic(path, state)
+            if path.exists():
+                extra["resume"] = torch.load(path, map_location=device, weights_only=True)
+                runlog.write(run_id, f"resuming from the checkpoint after epoch {extra['resume']['epoch']}")
+        model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed, **extra)
         save_checkpoint(run_id, model)
+        resume_path(run_id).unlink(missing_ok=True)
         for name, values in model.artifacts().items():
             arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)
         _set(run_id, phase="scoring", heartbeat=now())
+        runlog.write(run_id, "trained; checkpoint saved; scoring")
         idx = np.concatenate([train_idx, test_idx])
         result = model.infer(datasets.images(ds.id, idx))
         folder = db.folder("runs", run_id)
@@ -128,12 +153,16 @@ def execute_run(run_id: int) -> None:
         for part, sl in (("train", slice(0, len(train_idx))), ("test", slice(len(train_idx), None))):
             m.update({f"{part}_{k}": v for k, v in metrics.auroc_ap(truth[idx[sl]], score[sl]).items()})
         _set(run_id, status="succeeded", phase="embedding", metrics=m, finished_at=now(), heartbeat=now())
+        runlog.write(run_id, "succeeded: " + ", ".join(f"{k} {m[k]:.3f}" for k in ("test_auroc", "test_ap") if m.get(k) is not None) + "; mapping the latents")
     except Cancelled:
+        resume_path(run_id).unlink(missing_ok=True)
         _set(run_id, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
+        runlog.write(run_id, "cancelled by the user")
         return
     except Exception as e:
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())
         _set(run_id, status="failed", phase="", finished_at=now(), error=f"{type(e).__name__}: {e}")
+        runlog.write(run_id, f"failed: {type(e).__name__}: {e}")
         return
     _embed(run_id, result.latent)
 
@@ -146,6 +175,8 @@ def _embed(run_id: int, latent: np.ndarray) -> None:
         _set(run_id, embedding="pca")
         arrays.save(folder / "map_umap.npy", embedding.umap_2d(latent))
         _set(run_id, embedding="umap", phase="")
+        runlog.write(run_id, "latent map ready (UMAP)")
     except Exception as e:
         log.error("embedding of run %s failed: %s", run_id, e)
+        runlog.write(run_id, f"latent map failed: {type(e).__name__}: {e}; the PCA map stays")
         _set(run_id, phase="", error=f"latent map: {type(e).__name__}: {e}")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.jobs import queue, worker
 from core.models import registry
 from core.services import datasets, experiments, metrics, review
-from core.store import arrays, db
+from core.store import arrays, db, runlog
 from core.store.tables import Round, Run, now
 
 FINAL = ("succeeded", "failed", "cancelled")
@@ -50,6 +50,17 @@ def with_epochs(detectors: list[str], epochs: int | None, params: dict[str, Any]
             if any(p.name == "epochs" for p in registry.get(d).PARAMS):
                 out[d]["epochs"] = int(epochs)
     return out
+
+
+def log_tail(run_id: int, lines: int = 20) -> list[str]:
+    """The last lines of a run's own log: claimed, progress, phases, and how it ended."""
+    return runlog.tail(run_id, lines)
+
+
+def loss_curve(run_id: int) -> pd.DataFrame:
+    """One row per progress report: `epoch` as a fraction (2.5 = half-way through epoch 3), then each loss."""
+    rows = [{"epoch": r["epoch"] - 1 + r["step"] / max(1, r["steps"]), **r.get("losses", {})} for r in runlog.losses(run_id)]
+    return pd.DataFrame(rows, columns=["epoch"] if not rows else None)
 
 
 def cancel(run_id: int) -> Run:

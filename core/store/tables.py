@@ -86,6 +86,7 @@ class Run(Base):
     device: Mapped[str] = mapped_column(String(20), default="")
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     embedding: Mapped[str] = mapped_column(String(20), default="")  # "" pca umap failed
+    resumes: Mapped[int] = mapped_column(Integer, default=0)  # times re-queued from a checkpoint after its worker died
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
