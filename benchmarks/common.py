@@ -4,9 +4,13 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -39,3 +43,30 @@ def write(name: str, record: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+@contextmanager
+def throwaway_home(**env: str) -> Iterator[Path]:
+    """A temporary WINNOW_HOME (and settings) for one benchmark: the user's own store is never
+    touched, and the workers started in it are stopped afterwards."""
+    old = {k: os.environ.get(k) for k in ("WINNOW_HOME", *env)}
+    with tempfile.TemporaryDirectory(prefix="winnow-bench-", ignore_cleanup_errors=True) as home:
+        os.environ.update({"WINNOW_HOME": home, **env})
+        from core.jobs import worker
+        from core.store import db
+
+        db.reset_engines()
+        try:
+            yield Path(home)
+        finally:
+            for pid in worker.worker_pids(Path(home)):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            db.reset_engines()
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

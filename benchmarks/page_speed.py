@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -82,38 +80,27 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
     if a.quick:
         a.repeat = 2
-    old_home = os.environ.get("WINNOW_HOME")
-    with tempfile.TemporaryDirectory(prefix="winnow-bench-", ignore_cleanup_errors=True) as home:
-        os.environ["WINNOW_HOME"] = home  # a throw-away store: the user's own is never touched
-        from benchmarks.common import environment, write
-        from core.services import datasets, experiments, pipeline, runs
-        from core.store import db
+    from benchmarks.common import environment, throwaway_home, write
+    from core.services import datasets, experiments, pipeline, runs
 
-        db.reset_engines()
-        try:
-            if a.quick:
-                ds = datasets.import_dataset("builtin:digits", "data")
-                anomaly = "9"
-            else:
-                ds = datasets.import_dataset("torchvision:FashionMNIST", "data", root=a.root)
-                anomaly = "Ankle boot"
-            normal = [c for c in ds.classes if c != anomaly]
-            exp = experiments.create_experiment("data", normal, [anomaly], 0.10, "pages", 0.3, 0)
-            (run,) = runs.queue_runs(exp.id, ["iforest"], start_worker=False)
-            t = time.perf_counter()
-            pipeline.execute_run(run.id)  # fit, score, PCA and UMAP, as the worker does
-            train_to_map = time.perf_counter() - t
-            run = runs.get_run(run.id)
-            if run.status != "succeeded" or run.embedding != "umap":
-                raise RuntimeError(f"run {run.id} ended {run.status} ({run.embedding}): {run.error}")
-            n = run.metrics["n_train"] + run.metrics["n_test"]
-            pages = measure_pages(exp.id, run.id, a.repeat)
-        finally:
-            db.reset_engines()
-            if old_home is None:
-                os.environ.pop("WINNOW_HOME", None)
-            else:
-                os.environ["WINNOW_HOME"] = old_home
+    with throwaway_home():
+        if a.quick:
+            ds = datasets.import_dataset("builtin:digits", "data")
+            anomaly = "9"
+        else:
+            ds = datasets.import_dataset("torchvision:FashionMNIST", "data", root=a.root)
+            anomaly = "Ankle boot"
+        normal = [c for c in ds.classes if c != anomaly]
+        exp = experiments.create_experiment("data", normal, [anomaly], 0.10, "pages", 0.3, 0)
+        (run,) = runs.queue_runs(exp.id, ["iforest"], start_worker=False)
+        t = time.perf_counter()
+        pipeline.execute_run(run.id)  # fit, score, PCA and UMAP, as the worker does
+        train_to_map = time.perf_counter() - t
+        run = runs.get_run(run.id)
+        if run.status != "succeeded" or run.embedding != "umap":
+            raise RuntimeError(f"run {run.id} ended {run.status} ({run.embedding}): {run.error}")
+        n = run.metrics["n_train"] + run.metrics["n_test"]
+        pages = measure_pages(exp.id, run.id, a.repeat)
     record = {
         "benchmark": "page_speed",
         "quick": a.quick,

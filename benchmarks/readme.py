@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 from benchmarks.common import RESULTS
 from benchmarks.page_speed import table as page_speed_table
+from benchmarks.queue_overhead import table as queue_overhead_table
 from benchmarks.review_rounds import normalise as rounds_normalise
 from benchmarks.review_rounds import table as rounds_table
 from benchmarks.review_rounds import verdicts as rounds_verdicts
@@ -76,7 +76,24 @@ def page_speed_section() -> str:
     )
 
 
-SECTIONS = {"speed": speed_section, "review_rounds": review_rounds_section, "page_speed": page_speed_section}
+def queue_overhead_section() -> str:
+    """The queue_overhead result, or a note that there is none yet."""
+    path = RESULTS / "queue_overhead-cpu.json"
+    if not path.exists():
+        return "Not measured yet: run `.venv/bin/python -m benchmarks.queue_overhead`."
+    r = json.loads(path.read_text())
+    return (
+        f"{r['machine']}, one worker process, {r['date']}, commit {r['commit']}.\n\n"
+        f"Command: `.venv/bin/python -m benchmarks.queue_overhead`\n\n" + queue_overhead_table(r)
+    )
+
+
+SECTIONS = {
+    "speed": speed_section,
+    "review_rounds": review_rounds_section,
+    "page_speed": page_speed_section,
+    "queue_overhead": queue_overhead_section,
+}
 
 
 def render(text: str) -> str:

@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -93,26 +92,11 @@ def main(argv: list[str] | None = None) -> dict:
     if a.budget >= 1:
         a.budget = int(a.budget)
     keys = ["digits"] if a.quick else (["fashion", "mnist"] if a.dataset == "both" else [a.dataset])
-    old_home = os.environ.get("WINNOW_HOME")
-    with tempfile.TemporaryDirectory(prefix="winnow-bench-", ignore_cleanup_errors=True) as home:
-        os.environ["WINNOW_HOME"] = home  # a throw-away store: the user's own is never touched
-        from benchmarks.common import environment, write
-        from core import config
-        from core.jobs import worker
-        from core.store import db
+    from benchmarks.common import environment, throwaway_home, write
 
-        db.reset_engines()
-        say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
-        try:
-            results = [play(k, a, say) for k in keys]
-        finally:
-            for pid in worker.worker_pids(config.home()):
-                _stop(pid)
-            db.reset_engines()
-            if old_home is None:
-                os.environ.pop("WINNOW_HOME", None)
-            else:
-                os.environ["WINNOW_HOME"] = old_home
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    with throwaway_home():
+        results = [play(k, a, say) for k in keys]
     record = {
         "benchmark": "review_rounds",
         "quick": a.quick,
@@ -144,16 +128,6 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def _stop(pid: int) -> None:
-    """End a worker this benchmark started (by its pid, nothing broader)."""
-    import signal
-
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _pct(x: float | None) -> str:

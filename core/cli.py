@@ -112,6 +112,7 @@ def cmd_demo(a) -> dict:
 
 def cmd_worker(a) -> dict:
     import core.services.pipeline  # noqa: F401  (registers the tasks this worker runs)
+    import core.services.system  # noqa: F401
     from core.jobs import worker
 
     worker.run_worker(a.device)

@@ -17,6 +17,12 @@ def db_url() -> str:
     return os.environ.get("WINNOW_DB_URL") or f"sqlite:///{home() / 'winnow.db'}"
 
 
+def redis_url() -> str:
+    """Redis URL of the task queue shared by many machines: `WINNOW_REDIS_URL`; "" keeps the
+    queue in SQLite in the home folder (one machine)."""
+    return os.environ.get("WINNOW_REDIS_URL", "").strip()
+
+
 def device() -> str:
     """Torch device the worker trains on: `WINNOW_DEVICE`, default CUDA when present."""
     wanted = os.environ.get("WINNOW_DEVICE")

@@ -70,7 +70,8 @@ def jobs() -> None:
             if r.status == "running" and p:
                 done = ((p["epoch"] - 1) * p["steps"] + p["step"]) / max(1, p["epochs"] * p["steps"])
                 losses = "  ".join(f"{k} {v:.4g}" for k, v in p.get("losses", {}).items())
-                st.progress(min(done, 1.0), text=f"epoch {p['epoch']}/{p['epochs']} · {losses} · {p.get('images_per_s', 0):.0f} img/s · ETA {p.get('eta_s', 0):.0f} s")
+                beat = f" · {r.worker}, last heartbeat {runs.heartbeat_age(r):.0f} s ago" if r.heartbeat else ""
+                st.progress(min(done, 1.0), text=f"epoch {p['epoch']}/{p['epochs']} · {losses} · {p.get('images_per_s', 0):.0f} img/s · ETA {p.get('eta_s', 0):.0f} s{beat}")
             if r.status in ("queued", "running") and not r.cancel_requested:
                 if action.button("Cancel", key=f"cancel:{r.id}"):
                     runs.cancel(r.id)

@@ -22,9 +22,17 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ "$want" = dev ] && ! command -v chromium >/dev/null; then
-  echo "Installing Debian's Chromium for the browser tests…"
-  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+# Debian packages the tests drive: Chromium (browser tests), redis-server and PostgreSQL (the
+# scale-out tests start their own throw-away servers on loopback; nothing runs as a service).
+if [ "$want" = dev ]; then
+  missing=()
+  command -v chromium >/dev/null || missing+=(chromium fonts-dejavu-core)
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing Debian packages for the tests: ${missing[*]}…"
+    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
 fi

@@ -25,3 +25,15 @@ def test_page_speed_quick_mode_measures_both_pages_and_saves_nothing(home):
         assert all(v > 0 for v in m.values())
     assert "| Scores | threshold moved | 1797 scores |" in page_speed.table(record)
     assert set(common.RESULTS.glob("*.json")) == before
+
+
+def test_queue_overhead_quick_mode_loses_nothing_and_saves_nothing(home):
+    from benchmarks import common, queue_overhead
+
+    before = set(common.RESULTS.glob("*.json"))
+    record = queue_overhead.main(["--quick"])
+    (b,) = record["backends"].values()
+    assert b["jobs"] == 20 and b["lost"] == 0 and b["run_twice"] == 0 and b["drain_s"] > 0
+    assert record["train_page"]["jobs"] == 20 and record["train_page"]["page_s"] > 0
+    assert "| SQLite (one machine) |" in queue_overhead.table(record)
+    assert set(common.RESULTS.glob("*.json")) == before

@@ -8,16 +8,7 @@ import pytest
 from core import config
 from core.jobs import worker
 from core.services import runs
-
-
-def wait_for(predicate, timeout=120, every=0.3):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
+from tests.conftest import wait_for
 
 
 @pytest.mark.slow
@@ -121,3 +112,19 @@ def test_worker_settings_are_checked(monkeypatch):
     monkeypatch.setenv("WINNOW_THREADS", "0")
     with pytest.raises(ValueError, match="WINNOW_THREADS must be between 1 and 1024, got 0"):
         config.threads()
+
+
+@pytest.mark.slow
+def test_jobs_queued_while_no_worker_runs_wait_for_the_next_one(digits, monkeypatch):
+    worker.ensure_worker()
+    wait_for(worker.alive_workers)
+    (first,) = worker.alive_workers()
+    os.kill(first.pid, signal.SIGTERM)  # a worker stopped (a reboot, an upgrade)
+    wait_for(lambda: not worker.alive_workers())
+    monkeypatch.setenv("WINNOW_WORKERS", "0")  # queue with nobody to run the jobs
+    queued = runs.queue_runs(digits.id, ["autoencoder", "knn"], params={"autoencoder": {"epochs": 2}})
+    time.sleep(3)
+    assert [runs.get_run(r.id).status for r in queued] == ["queued", "queued"]
+    monkeypatch.setenv("WINNOW_WORKERS", "1")
+    assert worker.ensure_worker() == "started"  # though the stopped one was started moments ago
+    assert [runs.wait(r.id, timeout=180).status for r in queued] == ["succeeded", "succeeded"]

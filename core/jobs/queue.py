@@ -1,4 +1,5 @@
-"""The task queue: huey with SQLite storage in the home folder.
+"""The task queue: huey with SQLite storage in the home folder, or Redis (`WINNOW_REDIS_URL`)
+when workers on several machines share it.
 
 Services register their task functions here with `@task(name)`. Every message goes
 through one huey task, `_dispatch`, which looks the function up by name in the worker:
@@ -9,13 +10,13 @@ from __future__ import annotations
 
 from typing import Callable
 
-from huey import SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 
 from core import config
 
 _functions: dict[str, Callable] = {}
-_hueys: dict[str, tuple[SqliteHuey, TaskWrapper]] = {}
+_hueys: dict[str, tuple[Huey, TaskWrapper]] = {}
 
 
 def task(name: str) -> Callable[[Callable], Callable]:
@@ -34,16 +35,28 @@ def _dispatch(name: str, *args) -> None:
     _functions[name](*args)
 
 
-def _instance() -> tuple[SqliteHuey, TaskWrapper]:
-    path = str(config.home() / "queue.db")
-    if path not in _hueys:
-        h = SqliteHuey("winnow", filename=path, results=False)
-        _hueys[path] = (h, h.task(name="dispatch", retries=0)(_dispatch))
-    return _hueys[path]
+def where() -> str:
+    """The queue in words: its Redis URL (password hidden) or its SQLite file."""
+    url = config.redis_url()
+    if url:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(url)
+        return u._replace(netloc=u.hostname + (f":{u.port}" if u.port else "")).geturl() if u.password else url
+    return str(config.home() / "queue.db")
 
 
-def huey() -> SqliteHuey:
-    """The huey instance of the current home folder."""
+def _instance() -> tuple[Huey, TaskWrapper]:
+    url = config.redis_url()
+    key = url or str(config.home() / "queue.db")
+    if key not in _hueys:
+        h = RedisHuey("winnow", url=url, results=False) if url else SqliteHuey("winnow", filename=key, results=False)
+        _hueys[key] = (h, h.task(name="dispatch", retries=0)(_dispatch))
+    return _hueys[key]
+
+
+def huey() -> Huey:
+    """The huey instance of the configured queue."""
     return _instance()[0]
 
 

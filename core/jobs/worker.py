@@ -80,6 +80,7 @@ def reap_stale_runs() -> int:
 
 
 def _beat(worker_id: str, stop: threading.Event, home: Path) -> None:
+    last_reap = time.monotonic()
     while not stop.wait(config.HEARTBEAT_EVERY_S):
         if not home.exists():  # the home folder was deleted under us: nothing left to work for
             log.warning("home folder %s is gone; worker exits", home)
@@ -87,6 +88,12 @@ def _beat(worker_id: str, stop: threading.Event, home: Path) -> None:
         try:
             with db.session() as s:
                 s.execute(update(Worker).where(Worker.id == worker_id).values(heartbeat=now()))
+            # Every worker settles the jobs of dead ones, so a crash on one machine is noticed
+            # even when no app is open.
+            if time.monotonic() - last_reap > config.HEARTBEAT_TIMEOUT_S / 2:
+                last_reap = time.monotonic()
+                if reap_stale_runs():
+                    log.info("settled the jobs of a stopped worker")
         except Exception:  # a locked store must not kill the heartbeat thread
             log.exception("heartbeat failed")
 
@@ -108,13 +115,28 @@ def run_worker(device: str | None = None) -> None:
     threading.Thread(target=_beat, args=(_current, stop, config.home()), daemon=True, name="heartbeat").start()
     # Threads, not forked processes: the job runs in this process, so nothing touches CUDA before a fork.
     consumer = queue.huey().create_consumer(workers=1, worker_type="thread", periodic=False, initial_delay=0.1, max_delay=1.0)
-    log.info("worker %s consuming %s", _current, config.home() / "queue.db")
+    log.info("worker %s on %s consuming %s", _current, device or "auto", queue.where())
     try:
         consumer.run()
     finally:
         stop.set()
         with db.session() as s:
             s.execute(update(Worker).where(Worker.id == _current).values(stopped=True))
+
+
+def _running(pid: str) -> bool:
+    """Whether process `pid` on this machine exists (and is not a zombie)."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{int(pid)}/stat") as f:
+            return f.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return True
 
 
 def ensure_worker() -> str:
@@ -133,8 +155,9 @@ def ensure_worker() -> str:
         if alive >= wanted:
             return "alive"
         stamp = home / "worker.started"
-        # A worker takes a few seconds to import torch and beat once: don't start more meanwhile.
-        if stamp.exists() and time.time() - stamp.stat().st_mtime < config.HEARTBEAT_TIMEOUT_S:
+        # A worker takes a few seconds to import torch and beat once: don't start more meanwhile
+        # (unless the ones just started have already died).
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < config.HEARTBEAT_TIMEOUT_S and any(map(_running, stamp.read_text().split())):
             return "starting"
         logs = home / "logs"
         logs.mkdir(exist_ok=True)

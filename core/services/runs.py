@@ -52,6 +52,11 @@ def with_epochs(detectors: list[str], epochs: int | None, params: dict[str, Any]
     return out
 
 
+def heartbeat_age(run: Run) -> float:
+    """Seconds since the run's worker last reported on it."""
+    return (now() - run.heartbeat).total_seconds() if run.heartbeat else float("inf")
+
+
 def log_tail(run_id: int, lines: int = 20) -> list[str]:
     """The last lines of a run's own log: claimed, progress, phases, and how it ended."""
     return runlog.tail(run_id, lines)

@@ -34,28 +34,37 @@ def engine() -> Engine:
             eng = create_engine(url, pool_pre_ping=True)
             if eng.dialect.name == "sqlite":
                 event.listen(eng, "connect", _sqlite_pragmas)
-            Base.metadata.create_all(eng)
-            _add_missing_columns(eng)
+            if eng.dialect.name == "postgresql":
+                # Workers on several machines may open a new store at once: one creates it.
+                with eng.begin() as conn:
+                    conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7010)")
+                    Base.metadata.create_all(conn)
+                    _add_missing_columns(conn)
+            else:
+                Base.metadata.create_all(eng)
+                _add_missing_columns(eng)
             _engines[url] = (eng, sessionmaker(eng, expire_on_commit=False))
         return _engines[url][0]
 
 
-def _add_missing_columns(eng: Engine) -> None:
+def _add_missing_columns(eng) -> None:
     """Bring a store made by an older Winnow up to date: add the columns it lacks, with their
     defaults. Columns are only ever added, so this is the whole migration story so far."""
+    from contextlib import nullcontext
+
     from sqlalchemy import inspect, text
 
     have = inspect(eng)
-    with eng.begin() as conn:
+    with eng.begin() if isinstance(eng, Engine) else nullcontext(eng) as conn:
         for table in Base.metadata.sorted_tables:
             present = {c["name"] for c in have.get_columns(table.name)}
             for col in table.columns:
                 if col.name in present:
                     continue
-                ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(eng.dialect)}"
+                ddl = f"ALTER TABLE {table.name} ADD COLUMN {col.name} {col.type.compile(conn.dialect)}"
                 default = getattr(col.default, "arg", None)
                 if default is not None and not callable(default):
-                    ddl += f" DEFAULT {text(':v').bindparams(v=default).compile(eng, compile_kwargs={'literal_binds': True})}"
+                    ddl += f" DEFAULT {text(':v').bindparams(v=default).compile(dialect=conn.dialect, compile_kwargs={'literal_binds': True})}"
                 conn.execute(text(ddl))
 
 
