@@ -8,12 +8,15 @@ import json
 import re
 
 from benchmarks.common import RESULTS
+from benchmarks.one_class import table as one_class_table
 from benchmarks.page_speed import table as page_speed_table
 from benchmarks.queue_overhead import table as queue_overhead_table
 from benchmarks.review_rounds import normalise as rounds_normalise
 from benchmarks.review_rounds import table as rounds_table
 from benchmarks.review_rounds import verdicts as rounds_verdicts
 from benchmarks.speed import table as speed_table
+from benchmarks.table1 import table as table1_table
+from benchmarks.table1 import verdicts as table1_verdicts
 
 README = RESULTS.parents[1] / "README.md"
 
@@ -88,11 +91,58 @@ def queue_overhead_section() -> str:
     )
 
 
+def _latest(pattern: str) -> dict | None:
+    paths = sorted(RESULTS.glob(pattern))
+    records = [json.loads(p.read_text()) for p in paths]
+    records = [r for r in records if not r.get("quick")]
+    return max(records, key=lambda r: r["date"]) if records else None
+
+
+def _stamp(r: dict) -> str:
+    epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
+    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}"
+
+
+def table1_section() -> str:
+    """Beggel et al.'s Table 1 protocol, ours beside the paper's."""
+    r = _latest("table1-*.json")
+    if r is None:
+        return "Not measured yet: run `.venv/bin/python -m benchmarks.table1`."
+    return (
+        f"Balanced accuracy, ours / the paper's where it reports the cell; {_stamp(r)}.\n\n"
+        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.table1 --preset {r['preset']}"
+        + (f" --epochs {r['epochs']}" if r.get("epochs") else "")
+        + "`\n\n"
+        + table1_table(r)
+        + "\n\n"
+        + "\n".join(f"- {v}" for v in table1_verdicts(r))
+    )
+
+
+def _protocol_section(protocol: str) -> str:
+    r = _latest(f"{protocol}-*.json")
+    if r is None:
+        return f"Not measured yet: run `.venv/bin/python -m benchmarks.one_class --protocol {protocol}`."
+    dets = ",".join(dict.fromkeys(x["detector"] for x in r["rows"]))
+    seeds = ",".join(str(s) for s in sorted({x["seed"] for x in r["rows"]}))
+    ps = ",".join(f"{p:g}" for p in sorted({x["p"] for x in r["rows"]}))
+    return (
+        f"Test AUROC; {_stamp(r)}.\n\n"
+        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.one_class --protocol {protocol} "
+        f"--detectors {dets} --seeds {seeds}" + (f" --contamination {ps}" if protocol == "one-class" else "")
+        + f" --preset {r['preset']}" + (f" --epochs {r['epochs']}" if r.get("epochs") else "") + "`\n\n"
+        + one_class_table(r)
+    )
+
+
 SECTIONS = {
     "speed": speed_section,
     "review_rounds": review_rounds_section,
     "page_speed": page_speed_section,
     "queue_overhead": queue_overhead_section,
+    "table1": table1_section,
+    "one_class": lambda: _protocol_section("one-class"),
+    "leave_one_out": lambda: _protocol_section("leave-one-out"),
 }
 
 

@@ -52,7 +52,9 @@ export default function (component) {
       gd.on("plotly_hover", (ev) => {
         const p = ev.points && ev.points[0];
         if (!p || p.customdata === undefined) return;
-        const id = Number(Array.isArray(p.customdata) ? p.customdata[0] : p.customdata);
+        const cd = p.customdata;  // the sample id, or a row (array or typed array) starting with it
+        const id = Number(cd !== null && typeof cd === "object" ? cd[0] : cd);
+        if (!Number.isFinite(id)) return;
         state.id = id;
         clearTimeout(state.timer);
         state.timer = setTimeout(() => { if (state.id === id) state.send("hover", id); }, 120);

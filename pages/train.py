@@ -59,7 +59,7 @@ def jobs() -> None:
     if not all_runs:
         st.caption("No job yet.")
         return
-    numbers = {r.id: runs.round_of(r).number for r in all_runs}
+    numbers = runs.round_numbers(all_runs)
     for r in all_runs[:20]:
         with st.container(border=True):
             head, action = st.columns([5, 1])

@@ -1,4 +1,6 @@
 """The README's generated tables match the results they come from."""
+import pytest
+
 from benchmarks import readme
 
 
@@ -36,4 +38,46 @@ def test_queue_overhead_quick_mode_loses_nothing_and_saves_nothing(home):
     assert b["jobs"] == 20 and b["lost"] == 0 and b["run_twice"] == 0 and b["drain_s"] > 0
     assert record["train_page"]["jobs"] == 20 and record["train_page"]["page_s"] > 0
     assert "| SQLite (one machine) |" in queue_overhead.table(record)
+    assert set(common.RESULTS.glob("*.json")) == before
+
+
+def test_table1_quick_mode_reports_balanced_accuracy_on_both_test_sets(home):
+    from benchmarks import common, table1
+
+    before = set(common.RESULTS.glob("*.json"))
+    record = table1.main(["--quick"])
+    assert [r["detector"] for r in record["rows"]] == ["autoencoder", "aae_itsr"]
+    for r in record["rows"]:
+        assert r["contaminants"] > 0 and r["train"] > r["contaminants"]
+        for part in ("observed", "unobserved"):
+            assert 0 <= r[part]["bacc"] <= 1 and 0 <= r[part]["auroc"] <= 1 and r[part]["n"] > 0
+    text = table1.table(record)
+    assert "| observed | digits 0 vs 2 | 5 % |" in text and "| unobserved | digits 0 vs 2 | 5 % |" in text
+    assert set(common.RESULTS.glob("*.json")) == before
+
+
+def test_table1_sets_follow_the_papers_protocol():
+    import numpy as np
+
+    from benchmarks.table1 import balanced_accuracy, make_sets
+
+    labels = np.repeat(np.arange(3), 100)
+    train_mask = np.tile(np.r_[np.ones(80, bool), np.zeros(20, bool)], 3)
+    s = make_sets(labels, train_mask, ["a", "b", "c"], "a", "b", 0.05, 0)
+    assert s["contaminants"] == 4 and (labels[s["train"]] == 1).sum() == 4 and train_mask[s["train"]].all()
+    assert (labels[s["observed"]] == 0).sum() == (labels[s["observed"]] == 1).sum() == 20  # 1:1
+    assert set(labels[s["unobserved"]]) == {0, 2} and not train_mask[s["unobserved"]].any()
+    assert balanced_accuracy(np.array([0, 0, 1, 1]), np.array([False, True, True, True])) == 0.75
+
+
+@pytest.mark.parametrize("protocol", ["one-class", "leave-one-out"])
+def test_one_class_quick_modes_cover_every_class_p_and_detector(home, protocol):
+    from benchmarks import common, one_class
+
+    before = set(common.RESULTS.glob("*.json"))
+    record = one_class.main(["--quick", "--protocol", protocol])
+    ps = {0.0, 0.1} if protocol == "one-class" else {0.0}
+    assert {(r["class"], r["p"], r["detector"]) for r in record["rows"]} == {(c, p, d) for c in ("0", "1") for p in ps for d in ("iforest", "knn", "autoencoder")}
+    assert all(0 <= r["auroc"] <= 1 for r in record["rows"])
+    assert "| digits | `knn` |" in one_class.table(record)
     assert set(common.RESULTS.glob("*.json")) == before

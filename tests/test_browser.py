@@ -145,7 +145,7 @@ POINT_JS = """() => {
   let i = 0;
   for (let j = 1; j < t.x.length; j++) if (t.x[j] > t.x[i]) i = j;
   const r = gd.getBoundingClientRect();
-  return {x: r.left + xa._offset + xa.l2p(t.x[i]), y: r.top + ya._offset + ya.l2p(t.y[i]), id: Number(t.customdata[i])};
+  return {x: r.left + xa._offset + xa.l2p(t.x[i]), y: r.top + ya._offset + ya.l2p(t.y[i]), id: Number(typeof t.customdata[i] === 'object' ? t.customdata[i][0] : t.customdata[i])};
 }"""
 
 

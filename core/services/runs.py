@@ -95,6 +95,14 @@ def list_runs(experiment_id: int | None = None, round_id: int | None = None) -> 
         return list(s.scalars(q))
 
 
+def round_numbers(runs_: list[Run]) -> dict[int, int]:
+    """Run id → the number of its round, in one query."""
+    ids = {r.round_id for r in runs_}
+    with db.session() as s:
+        number = dict(s.execute(select(Round.id, Round.number).where(Round.id.in_(ids))).all()) if ids else {}
+    return {r.id: number[r.round_id] for r in runs_}
+
+
 def round_of(run: Run) -> Round:
     with db.session() as s:
         return s.get(Round, run.round_id)
