@@ -20,7 +20,11 @@ def environment() -> dict:
     import torch
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()
+        git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()  # noqa: E731
+        commit = git("rev-parse", "--short", "HEAD")
+        # uncommitted changes to the code (results and docs aside) make the commit alone not the whole story
+        if any(not line[3:].startswith(("benchmarks/results/", "README")) for line in git("status", "--porcelain").splitlines()):
+            commit += "+changes"
     except OSError:
         commit = ""
     cpu = platform.processor() or platform.machine()

@@ -58,8 +58,8 @@ fig = go.Figure(
         x=df["x"].to_numpy(np.float32),
         y=df["y"].to_numpy(np.float32),
         mode="markers",
-        customdata=np.c_[df["sample"].to_numpy(np.float64), df["score"].to_numpy(np.float64)].astype(np.float32),
-        hovertemplate="#%{customdata[0]:d}<br>score %{customdata[1]:.4g}<extra></extra>",
+        customdata=df["sample"].to_numpy(np.int32),  # one number per point: selections hand it back as is
+        hovertemplate="#%{customdata}" + ("<br>score %{marker.color:.4g}" if by == "score" else "") + "<extra></extra>",
         marker=dict(size=6 if len(df) < 5000 else 3, color=np.asarray(values, np.float32), opacity=0.85, **marker),
     )
 )
@@ -67,12 +67,12 @@ fig.update_layout(height=620, dragmode="lasso", margin=dict(t=10, b=10, l=10, r=
 st.caption(f"{'UMAP' if run.embedding == 'umap' else 'PCA'} of {len(df)} latent vectors from {run.detector}. Draw a lasso or a box to select samples; hover a point to see its image.")
 event = st.plotly_chart(fig, on_select="rerun", selection_mode=("lasso", "box", "points"), key=f"map:{run.id}", width="stretch")
 dataset_id = experiments.dataset_of(exp).id
-by_sample = df.set_index("sample")[["class", "part", "status"]]  # looked up on hover only
+by_sample = df.set_index("sample")[["class", "part", "status", "score"]]  # looked up on hover only
 
 
 def about(s: int) -> str:
-    c, part, status = by_sample.loc[s]
-    return f"#{s} · {c or '?'} · {part} · {status}"
+    c, part, status, score = by_sample.loc[s]
+    return f"#{s} · {c or '?'} · {part} · {status} · score {score:.4g}"
 
 
 hover_thumbnails(lambda s: datasets.images(dataset_id, [s])[0], about)
