@@ -110,7 +110,7 @@ def table1_section() -> str:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.table1`."
     return (
         f"Balanced accuracy, ours / the paper's where it reports the cell; {_stamp(r)}.\n\n"
-        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.table1 --preset {r['preset']}"
+        f"Command: `.venv/bin/python -m benchmarks.table1 --pairs {r['pairs']} --alphas {r['alphas']} --detectors {r['detectors']} --preset {r['preset']}"
         + (f" --epochs {r['epochs']}" if r.get("epochs") else "")
         + "`\n\n"
         + table1_table(r)

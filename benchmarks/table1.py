@@ -156,7 +156,10 @@ def main(argv: list[str] | None = None) -> dict:
                 row |= run_one(name, images, sets, a.preset, a.epochs, a.seed)
                 rows.append(row)
                 say(f"{pair} α={alpha} {name}: BAcc observed {row['observed']['bacc']:.3f}, unobserved {row['unobserved']['bacc']:.3f} ({row['fit_s']} s)")
-    record = {"benchmark": "table1", "quick": a.quick, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **environment(), "rows": rows}
+    record = {
+        "benchmark": "table1", "quick": a.quick, "pairs": a.pairs, "alphas": a.alphas, "detectors": a.detectors,
+        "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **environment(), "rows": rows,
+    }
     print(table(record))
     if a.quick:
         print(json.dumps(record))
