@@ -74,3 +74,32 @@ def throwaway_home(**env: str) -> Iterator[Path]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+def fit_detector(name: str, images, train, preset: str, epochs: int | None, seed: int, fixed: dict | None = None):
+    """Registry detector `name` with `preset` (and `epochs`, where it trains in epochs, and `fixed`
+    hyperparameters), fitted in this process on `images[train]`; returns (model, seconds)."""
+    import time
+
+    import torch
+
+    from core.models import registry
+    from core.services import runs
+
+    cls = registry.get(name)
+    params = runs.with_epochs([name], epochs, {name: dict(fixed or {})})[name]
+    torch.manual_seed(seed)
+    model = cls(images.shape[3], images.shape[1], cls.resolve_params(params, preset))
+    t = time.perf_counter()
+    model.fit(images[train], seed=seed)
+    return model, time.perf_counter() - t
+
+
+def finish(record: dict, name: str, table: str) -> dict:
+    """Print a benchmark's table; save the record under results/ (a `--quick` one is printed instead)."""
+    print(table)
+    if record.get("quick"):
+        print(json.dumps(record))
+    else:
+        print(f"saved {write(name, record)}")
+    return record

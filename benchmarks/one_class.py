@@ -16,7 +16,6 @@ iforest and knn and a 2-epoch autoencoder, one seed; nothing saved.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -29,19 +28,13 @@ SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:Fas
 
 
 def fit_and_score(name: str, images: np.ndarray, train: np.ndarray, test: np.ndarray, preset: str, epochs: int | None, seed: int) -> tuple[np.ndarray, float]:
-    """Fit detector `name` on `train` images; its scores on `test` and the seconds it took."""
-    import torch
+    """Fit detector `name` on `train` images; its scores on `test` and the seconds fitting and scoring took."""
+    from benchmarks.common import fit_detector
 
-    from core.models import registry
-    from core.services import runs
-
-    cls = registry.get(name)
-    torch.manual_seed(seed)
-    model = cls(images.shape[3], images.shape[1], cls.resolve_params(runs.with_epochs([name], epochs)[name], preset))
+    model, fit_s = fit_detector(name, images, train, preset, epochs, seed)
     t = time.perf_counter()
-    model.fit(images[train], seed=seed)
     scores = model.infer(images[test]).scores["score"]
-    return scores, time.perf_counter() - t
+    return scores, fit_s + time.perf_counter() - t
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -64,7 +57,7 @@ def main(argv: list[str] | None = None) -> dict:
         a.contamination = "0"
     from sklearn.metrics import roc_auc_score
 
-    from benchmarks.common import environment, write
+    from benchmarks.common import environment, finish
     from core.data.importers import load_source
     from core.data.split import make_split
 
@@ -88,12 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
                         rows.append({"dataset": title, "class": data.classes[c], "p": p, "seed": seed, "detector": name, "auroc": auroc, "train": int(len(split.train)), "seconds": round(secs, 1)})
                         say(f"{title} {data.classes[c]} p={p} seed={seed} {name}: AUROC {auroc:.3f} ({secs:.0f} s)")
     record = {"benchmark": a.protocol, "quick": a.quick, "preset": a.preset, "epochs": a.epochs, "test_share": a.test_share, **environment(), "rows": rows}
-    print(table(record))
-    if a.quick:
-        print(json.dumps(record))
-    else:
-        print(f"saved {write(f'{a.protocol}-{a.preset}-cpu', record)}")
-    return record
+    return finish(record, f"{a.protocol}-{a.preset}-cpu", table(record))
 
 
 def _mean_std(values: list[float]) -> str:

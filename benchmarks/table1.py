@@ -22,9 +22,7 @@ the paper); `paper` needs a GPU. `--quick` (CI) runs the built-in digits (0 vs 2
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -102,20 +100,12 @@ def balanced_accuracy(truth: np.ndarray, flagged: np.ndarray) -> float:
 
 def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int | None, seed: int) -> dict:
     """Fit detector `name` on the training set; BAcc and AUROC on both test sets."""
-    import torch
     from sklearn.metrics import roc_auc_score
 
-    from core.models import registry
-    from core.services import runs
+    from benchmarks.common import fit_detector
 
     real, fixed = ALIASES.get(name, (name, {}))
-    cls = registry.get(real)
-    params = runs.with_epochs([real], epochs, {real: dict(fixed)})[real]
-    torch.manual_seed(seed)
-    model = cls(images.shape[3], images.shape[1], cls.resolve_params(params, preset))
-    t = time.perf_counter()
-    model.fit(images[sets["train"]], seed=seed)
-    fit_s = time.perf_counter() - t
+    model, fit_s = fit_detector(real, images, sets["train"], preset, epochs, seed, fixed)
     train_scores = model.infer(images[sets["train"]]).scores["score"]
     threshold = 90.0 if real == "aae_itsr" else float(np.quantile(train_scores, 0.9))
     out = {"detector": name, "fit_s": round(fit_s, 1), "threshold": threshold}
@@ -139,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
     if a.quick:
         a.pairs, a.alphas, a.detectors, a.epochs = "digits-0-2", "0.05", "autoencoder,aae_itsr", a.epochs or 3
-    from benchmarks.common import environment, write
+    from benchmarks.common import environment, finish
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
@@ -160,12 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "table1", "quick": a.quick, "pairs": a.pairs, "alphas": a.alphas, "detectors": a.detectors,
         "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **environment(), "rows": rows,
     }
-    print(table(record))
-    if a.quick:
-        print(json.dumps(record))
-    else:
-        print(f"saved {write(f'table1-{a.preset}-cpu', record)}")
-    return record
+    return finish(record, f"table1-{a.preset}-cpu", table(record))
 
 
 def table(record: dict) -> str:

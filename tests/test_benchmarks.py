@@ -23,6 +23,7 @@ def test_page_speed_quick_mode_measures_both_pages_and_saves_nothing(home):
     before = set(common.RESULTS.glob("*.json"))
     record = page_speed.main(["--quick"])
     assert record["points"] == 1797 and record["pages"]["latent_map"]["figure_bytes"] > 0
+    assert set(record["umap_warm_s"]) == {"1000"} and record["umap_warm_s"]["1000"] > 0
     for m in record["pages"].values():
         assert all(v > 0 for v in m.values())
     assert "| Scores | threshold moved | 1797 scores |" in page_speed.table(record)
@@ -37,6 +38,7 @@ def test_queue_overhead_quick_mode_loses_nothing_and_saves_nothing(home):
     (b,) = record["backends"].values()
     assert b["jobs"] == 20 and b["lost"] == 0 and b["run_twice"] == 0 and b["drain_s"] > 0
     assert record["train_page"]["jobs"] == 20 and record["train_page"]["page_s"] > 0
+    assert record["first_histogram"]["cold_s"] > 0 and record["first_histogram"]["warm_s"] > 0
     assert "| SQLite (one machine) |" in queue_overhead.table(record)
     assert set(common.RESULTS.glob("*.json")) == before
 
