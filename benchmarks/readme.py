@@ -108,8 +108,9 @@ def table1_section() -> str:
     r = _latest("table1-*.json")
     if r is None:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.table1`."
+    partial = "" if r.get("complete", True) else " **Partial: the run was stopped before every cell was measured; the missing cells show –.**"
     return (
-        f"Balanced accuracy, ours / the paper's where it reports the cell; {_stamp(r)}.\n\n"
+        f"Balanced accuracy, ours / the paper's where it reports the cell; {_stamp(r)}.{partial}\n\n"
         f"Command: `.venv/bin/python -m benchmarks.table1 --pairs {r['pairs']} --alphas {r['alphas']} --detectors {r['detectors']} --preset {r['preset']}"
         + (f" --epochs {r['epochs']}" if r.get("epochs") else "")
         + "`\n\n"

@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
     if a.quick:
         a.pairs, a.alphas, a.detectors, a.epochs = "digits-0-2", "0.05", "autoencoder,aae_itsr", a.epochs or 3
-    from benchmarks.common import environment, finish
+    from benchmarks.common import finish, write
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
@@ -146,11 +146,19 @@ def main(argv: list[str] | None = None) -> dict:
                 row |= run_one(name, images, sets, a.preset, a.epochs, a.seed)
                 rows.append(row)
                 say(f"{pair} α={alpha} {name}: BAcc observed {row['observed']['bacc']:.3f}, unobserved {row['unobserved']['bacc']:.3f} ({row['fit_s']} s)")
-    record = {
-        "benchmark": "table1", "quick": a.quick, "pairs": a.pairs, "alphas": a.alphas, "detectors": a.detectors,
-        "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **environment(), "rows": rows,
+                if not a.quick:  # a long run saves as it goes: an interrupted one keeps what it measured
+                    write(f"table1-{a.preset}-cpu", record(a, rows, complete=False))
+    return finish(record(a, rows, complete=True), f"table1-{a.preset}-cpu", table(record(a, rows, complete=True)))
+
+
+def record(a, rows: list[dict], complete: bool) -> dict:
+    """The result file: settings, environment, rows so far, and whether every row was measured."""
+    from benchmarks.common import environment
+
+    return {
+        "benchmark": "table1", "quick": a.quick, "complete": complete, "pairs": a.pairs, "alphas": a.alphas,
+        "detectors": a.detectors, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **environment(), "rows": rows,
     }
-    return finish(record, f"table1-{a.preset}-cpu", table(record))
 
 
 def table(record: dict) -> str:

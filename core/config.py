@@ -33,6 +33,18 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def busy_timeout_s() -> float:
+    """How long a write waits (retrying) for a store another process holds locked: `WINNOW_BUSY_TIMEOUT`, default 10 s."""
+    raw = os.environ.get("WINNOW_BUSY_TIMEOUT", "").strip()
+    try:
+        value = float(raw) if raw else 10.0
+    except ValueError:
+        raise ValueError(f"WINNOW_BUSY_TIMEOUT must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 3600:
+        raise ValueError(f"WINNOW_BUSY_TIMEOUT must be between 0 and 3600 s, got {value}")
+    return value
+
+
 # A worker whose heartbeat is older than this is taken for dead.
 HEARTBEAT_TIMEOUT_S = float(os.environ.get("WINNOW_HEARTBEAT_TIMEOUT", "20"))
 HEARTBEAT_EVERY_S = 2.0

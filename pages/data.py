@@ -39,7 +39,7 @@ with st.expander("Import a dataset", expanded=not datasets.list_datasets()):
             if st.form_submit_button("Import upload", type="primary"):
                 try:
                     _imported(datasets.import_uploads([(f.name, f.getvalue()) for f in files or []], name, size=size, progress=_progress_bar()))
-                except ValueError as e:
+                except (ValueError, OSError) as e:  # bad input, or a full disk
                     st.error(str(e))
     with path_tab, st.form("path_form"):
         path = st.text_input("Path on this machine", placeholder="/data/inspection/crops or /data/set.npz")
@@ -48,7 +48,7 @@ with st.expander("Import a dataset", expanded=not datasets.list_datasets()):
         if st.form_submit_button("Import", type="primary"):
             try:
                 _imported(datasets.import_dataset(path.strip(), name, size=size, progress=_progress_bar()))
-            except ValueError as e:
+            except (ValueError, OSError) as e:  # bad input, or a full disk
                 st.error(str(e))
     with builtin_tab, st.form("builtin_form"):
         source = st.selectbox("Set", ["builtin:digits", "torchvision:MNIST", "torchvision:FashionMNIST", "torchvision:CIFAR10"])
@@ -58,7 +58,7 @@ with st.expander("Import a dataset", expanded=not datasets.list_datasets()):
         if st.form_submit_button("Import", type="primary"):
             try:
                 _imported(datasets.import_dataset(source, name or source.split(":")[1], root=root or None, allow_download=download, progress=_progress_bar()))
-            except ValueError as e:
+            except (ValueError, OSError) as e:  # bad input, or a full disk
                 st.error(str(e))
 
 all_sets = datasets.list_datasets()

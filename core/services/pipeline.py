@@ -14,7 +14,7 @@ from sqlalchemy import update
 from core import config
 from core.jobs import queue, worker
 from core.models import registry
-from core.models.base import Cancelled, Progress
+from core.models.base import Cancelled, Diverged, Progress
 from core.services import datasets, embedding, experiments, metrics
 from core.store import arrays, db, runlog
 from core.store.tables import Round, Run, now
@@ -66,6 +66,11 @@ def _save_atomic(path, obj) -> None:
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)
+    except OSError as e:
+        raise arrays.disk_full(e, path) from e
+    except RuntimeError as e:  # torch reports a failed write as a RuntimeError wrapping the OSError
+        cause = e.__cause__ or e.__context__
+        raise (arrays.disk_full(cause, path) if isinstance(cause, OSError) else e) from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -101,6 +106,22 @@ def _training_set(dataset_id: int, rnd: Round, train_idx: np.ndarray, model) -> 
     images = datasets.images(dataset_id, np.concatenate([train_idx, neg]))
     weights = np.r_[np.ones(len(train_idx), np.float32), np.full(len(neg), rnd.negative_weight, np.float32)]
     return images, weights
+
+
+def _explain(e: Exception, run_id: int) -> str:
+    """A failed run's error as its user should read it: what happened, and what to do."""
+    text = f"{type(e).__name__}: {e}"
+    if isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower():
+        with db.session() as s:
+            batch = (s.get(Run, run_id).params or {}).get("batch_size")
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the worker goes on to its next job
+        text = f"out of GPU memory{f' at batch size {batch}' if batch else ''}: try a smaller batch_size (or smaller images, or a narrower nf). ({text})"
+    path = resume_path(run_id)
+    if isinstance(e, Diverged) and path.exists():
+        epoch = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
+        text += f"; the checkpoint after epoch {epoch}, the last good one, is kept"
+    return text
 
 
 @queue.task("train")
@@ -161,8 +182,9 @@ def execute_run(run_id: int) -> None:
         return
     except Exception as e:
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())
-        _set(run_id, status="failed", phase="", finished_at=now(), error=f"{type(e).__name__}: {e}")
-        runlog.write(run_id, f"failed: {type(e).__name__}: {e}")
+        error = _explain(e, run_id)
+        _set(run_id, status="failed", phase="", finished_at=now(), error=error)
+        runlog.write(run_id, f"failed: {error}")
         return
     _embed(run_id, result.latent)
 

@@ -1,6 +1,7 @@
 """Arrays beside the database: written atomically, read without pickle."""
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -12,6 +13,17 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
+class DiskFull(OSError):
+    """The disk under the home folder filled up; what was being written has been removed."""
+
+
+def disk_full(e: OSError, path: Path) -> OSError:
+    """`e` as a DiskFull naming the file when it says the disk or quota is full; else `e` itself."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFull(e.errno, f"no space left on the disk holding {path.parent} while writing {path.name}: free some space and try again (nothing was left half-written)")
+    return e
+
+
 def save(path: Path, array: np.ndarray) -> None:
     """Write `array` to `path` via a temporary file, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -21,6 +33,9 @@ def save(path: Path, array: np.ndarray) -> None:
             np.save(f, np.asarray(array), allow_pickle=False)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; other workers may need to read
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise disk_full(e, path) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -1,6 +1,7 @@
 """The one place that opens the store: an SQLAlchemy engine per URL, sessions, folders."""
 from __future__ import annotations
 
+import errno
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core import config
@@ -17,11 +19,16 @@ _engines: dict[str, tuple[Engine, sessionmaker]] = {}
 _lock = threading.Lock()
 
 
+class StoreBusy(OSError):
+    """Another process held the store locked for longer than the busy timeout."""
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    # WAL lets the app read while the worker writes; busy_timeout waits out short locks.
+    # WAL lets the app read while the worker writes. busy_timeout is SQLite's own retry with
+    # backoff (it sleeps in growing steps) before a locked store is reported.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(1000 * config.busy_timeout_s())}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
@@ -77,6 +84,15 @@ def session() -> Iterator[Session]:
         try:
             yield s
             s.commit()
+        except OperationalError as e:
+            s.rollback()
+            if "locked" in str(e) or "busy" in str(e):
+                raise StoreBusy(
+                    errno.EBUSY,
+                    f"the store {config.db_url()} stayed locked by another process for {config.busy_timeout_s():g} s "
+                    "(retried meanwhile); nothing was changed — try again, and if it persists look for a stuck process",
+                ) from e
+            raise
         except BaseException:
             s.rollback()
             raise
