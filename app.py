@@ -1,9 +1,21 @@
 """Winnow: find the anomalies hiding in a training set, and train a detector they don't fool."""
 import streamlit as st
 
-from core.services import system
+from core.services import access, system
 
 st.set_page_config(page_title="Winnow", page_icon=":material/grain:", layout="wide")
+
+# A team server sets WINNOW_PASSWORD: nothing below (not even a worker) runs before sign-in.
+if access.required() and not st.session_state.get("signed_in"):
+    st.title("Winnow")
+    with st.form("sign_in"):
+        password = st.text_input("Team password", type="password")
+        if st.form_submit_button("Sign in", type="primary"):
+            if access.check(password):
+                st.session_state["signed_in"] = True
+                st.rerun()
+            st.error("That is not the team's password.")
+    st.stop()
 
 # Training belongs to the worker; make sure one is there to take it.
 system.ensure_worker()

@@ -28,17 +28,21 @@ def _imported(ds) -> None:
 with st.expander("Import a dataset", expanded=not datasets.list_datasets()):
     upload_tab, path_tab, builtin_tab = st.tabs(["Upload", "Folder or file on the server", "Built-in sets"])
     with upload_tab:
+        limit = st.get_option("server.maxUploadSize")  # MB; above it the browser refuses the file
         files = st.file_uploader(
-            "A zip of class folders (or a flat folder), an .npz with x and y, or an idx images + labels pair",
+            f"A zip of class folders (or a flat folder), an .npz with x and y, or an idx images + labels pair — up to {limit} MB each",
             accept_multiple_files=True,
             type=["zip", "npz", "gz", "idx1-ubyte", "idx3-ubyte"],
+            help="Larger sets: put them on the server and use the next tab.",
         )
         with st.form("upload_form"):
             name = st.text_input("Dataset name", value=files[0].name.split(".")[0] if files else "")
             size = SIZES[st.selectbox("Image size", list(SIZES), key="upload_size")]
             if st.form_submit_button("Import upload", type="primary"):
                 try:
-                    _imported(datasets.import_uploads([(f.name, f.getvalue()) for f in files or []], name, size=size, progress=_progress_bar()))
+                    if not files:
+                        raise ValueError(f"No file to import: choose one above (files over the {limit} MB upload limit are refused; import those from a folder on the server).")
+                    _imported(datasets.import_uploads([(f.name, f.getvalue()) for f in files], name, size=size, progress=_progress_bar()))
                 except (ValueError, OSError) as e:  # bad input, or a full disk
                     st.error(str(e))
     with path_tab, st.form("path_form"):

@@ -23,13 +23,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def app_server(home: Path):
-    """The app served on a free localhost port with its own home folder."""
+def app_server(home: Path, *options: str):
+    """The app served on a free localhost port with its own home folder (plus Streamlit `options`)."""
     port = free_port()
     env = dict(os.environ, WINNOW_HOME=str(home), WINNOW_DEVICE="cpu")
     log = open(home.parent / f"streamlit-{port}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
+        [sys.executable, "scripts/serve.py", "--server.port", str(port), "--server.address", "127.0.0.1", *options],
         cwd=ROOT,
         env=env,
         stdout=log,

@@ -179,3 +179,23 @@ def test_hovering_a_point_on_the_latent_map_shows_its_image(home):
         page.mouse.move(5, 5)  # off the chart: the thumbnail goes away
         expect(tip).to_be_hidden()
         no_exceptions(page)
+
+
+def test_an_upload_above_the_size_limit_is_refused_naming_the_limit(tmp_path):
+    big = tmp_path / "big.zip"
+    big.write_bytes(b"PK" + bytes(2 * 1024 * 1024))  # 2 MB against a 1 MB limit
+    with app_server(tmp_path / "home", "--server.maxUploadSize", "1") as url, browser_page() as page:
+        page.goto(url)
+        settle(page)
+        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(big))
+        # Streamlit's own refusal, beside the file (and as an alert for screen readers)
+        page.get_by_text(re.compile(r"must be 1(\.0)?\s?MB or smaller", re.I)).first.wait_for(state="attached")
+        page.wait_for_timeout(500)
+        shot(page, "12_upload_too_big")
+        page.get_by_text("up to 1 MB each").wait_for()  # the limit is named before anyone uploads
+        page.get_by_role("button", name="Import upload").click()  # and pressing on anyway says why
+        page.get_by_text("No file to import: choose one above (files over the 1 MB upload limit are refused").wait_for()
+        no_exceptions(page)
+    from core.services import datasets
+
+    assert datasets.list_datasets() == []

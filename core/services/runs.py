@@ -170,6 +170,8 @@ def reconstructions(run_id: int, rows: np.ndarray) -> np.ndarray | None:
 
 def set_threshold(run_id: int, threshold: float | None) -> None:
     """Remember the run's threshold, so every page and session flags the same samples."""
+    if threshold is not None and not np.isfinite(threshold):
+        raise ValueError(f"the threshold must be a finite number, got {threshold}")
     with db.session() as s:
         s.get(Run, run_id).threshold = None if threshold is None else float(threshold)
 
