@@ -496,7 +496,7 @@ def test_torchvision_missing_files_no_download(tmp_path):
         load_source("torchvision:MNIST", root=str(tmp_path))
     with pytest.raises(DataError, match="root"):
         load_source("torchvision:MNIST")
-    with pytest.raises(DataError, match="does not exist"):
+    with pytest.raises(DataError, match="data_batch_1.bin, .* not found in .*nope/cifar-10-batches-bin; Winnow reads the binary release"):
         load_source("torchvision:CIFAR10", root=str(tmp_path / "nope"))
     with pytest.raises(DataError, match="unsupported"):
         load_source("torchvision:ImageNet", root=str(tmp_path))
@@ -532,3 +532,37 @@ def test_decode_other_formats(fmt, ext):
 def test_decode_refuses_formats_outside_the_list():
     with pytest.raises(ImageError, match="unknown or unsupported"):
         decode_image(encode(grey(), "PCX"), "x.png")
+
+
+def _cifar_batch(path, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    planes = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+    np.concatenate([labels[:, None], planes.reshape(n, -1)], axis=1).tofile(path)
+    return labels, planes.transpose(0, 2, 3, 1)
+
+
+def test_cifar10_binary_release_is_read_without_pickle(tmp_path):
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    made = [_cifar_batch(folder / n, 4, i) for i, n in enumerate(names)]
+    out = load_source("torchvision:CIFAR10", root=str(tmp_path), size=32)
+    assert out.classes[:3] == ["airplane", "automobile", "bird"] and len(out.images) == 24
+    np.testing.assert_array_equal(out.images[:4], made[0][1])  # channel planes become H×W×C
+    np.testing.assert_array_equal(out.labels, np.concatenate([m[0] for m in made]).astype(np.int64))
+    assert out.names[0].startswith("train/") and out.names[-1].startswith("test/")
+
+
+def test_cifar10_python_release_is_refused_and_truncated_batches_named(tmp_path):
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"\x80\x04 a pickle")
+    with pytest.raises(DataError, match="not the pickled Python one found beside it"):
+        load_source("torchvision:CIFAR10", root=str(tmp_path))
+    folder = tmp_path / "cifar-10-batches-bin"
+    folder.mkdir()
+    for i, n in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
+        _cifar_batch(folder / n, 2, i)
+    (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[:-5])
+    with pytest.raises(DataError, match=r"test_batch.bin: 6141 bytes is not a whole number of 3073-byte CIFAR-10 records"):
+        load_source("torchvision:CIFAR10", root=str(tmp_path))

@@ -277,21 +277,57 @@ def _download(name: str, root: Path) -> None:
         raise DataError(f"torchvision:{name}: download into {root} failed ({e})") from None
 
 
-def _load_cifar10(root: Path, allow_download: bool, report: _Throttle) -> _Collector:
-    if not root.is_dir() and not allow_download:
-        raise DataError(f"torchvision:CIFAR10: root folder {root} does not exist")
-    import torchvision
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_BINARY_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+_CIFAR_RECORD = 1 + 3 * 32 * 32  # a label byte, then the red, green and blue 32×32 planes
 
+
+def _load_cifar10(root: Path, allow_download: bool, report: _Throttle) -> _Collector:
+    """CIFAR-10's binary release (`cifar-10-batches-bin/`): plain bytes. The Python release is
+    pickled, and Winnow never unpickles a file it did not write."""
+    folder = root / "cifar-10-batches-bin"
+    names = [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+    if not all((folder / n).is_file() for n in names) and allow_download:
+        report(0.0, f"downloading CIFAR-10 (binary release) into {root}", force=True)
+        _download_cifar10_binary(root)
+    missing = [n for n in names if not (folder / n).is_file()]
+    if missing:
+        pickled = (root / "cifar-10-batches-py").is_dir()
+        raise DataError(
+            f"torchvision:CIFAR10: {', '.join(missing)} not found in {folder}; Winnow reads the binary release "
+            f"({CIFAR10_BINARY_URL}), not the pickled Python one" + (" found beside it" if pickled else "")
+        )
     out = _Collector(None)
-    for k, (train, prefix) in enumerate(((True, "train/"), (False, "test/"))):
-        report(k / 2, f"reading CIFAR10 {prefix.rstrip('/')}")
-        try:
-            ds = torchvision.datasets.CIFAR10(str(root), train=train, download=allow_download)
-        except Exception as e:  # torchvision says "Dataset not found or corrupted" as RuntimeError
-            raise DataError(f"torchvision:CIFAR10: cannot read it from {root} ({e})") from None
-        out.fixed_classes = list(ds.classes)
-        out.add_array(np.asarray(ds.data, dtype=np.uint8), np.asarray(ds.targets, dtype=np.int64), prefix)
+    out.fixed_classes = list(CIFAR10_CLASSES)
+    for k, n in enumerate(names):
+        report(k / len(names), f"reading {n}")
+        raw = np.fromfile(folder / n, dtype=np.uint8)
+        if raw.size == 0 or raw.size % _CIFAR_RECORD:
+            raise DataError(f"{n}: {raw.size} bytes is not a whole number of {_CIFAR_RECORD}-byte CIFAR-10 records (truncated?)")
+        rec = raw.reshape(-1, _CIFAR_RECORD)
+        labels = rec[:, 0].astype(np.int64)
+        if labels.max() >= len(CIFAR10_CLASSES):
+            raise DataError(f"{n}: label {int(labels.max())} is not a CIFAR-10 class (0–9)")
+        pixels = rec[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        out.add_array(np.ascontiguousarray(pixels), labels, "train/" if n.startswith("data") else "test/")
     return out
+
+
+def _download_cifar10_binary(root: Path) -> None:
+    """Fetch and unpack the binary release: only on the user's explicit request, never in tests."""
+    import tarfile
+    import urllib.request
+
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / "cifar-10-binary.tar.gz"
+    try:
+        urllib.request.urlretrieve(CIFAR10_BINARY_URL, archive)
+        with tarfile.open(archive) as tar:
+            tar.extractall(root, filter="data")  # refuses paths outside root, links and devices
+    except Exception as e:  # network, checksum and archive failures arrive as many types
+        raise DataError(f"torchvision:CIFAR10: download into {root} failed ({e})") from None
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- idx files
