@@ -16,6 +16,7 @@ iforest and knn and a 2-epoch autoencoder, one seed; nothing saved.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -81,7 +82,48 @@ def main(argv: list[str] | None = None) -> dict:
                         rows.append({"dataset": title, "class": data.classes[c], "p": p, "seed": seed, "detector": name, "auroc": auroc, "train": int(len(split.train)), "seconds": round(secs, 1)})
                         say(f"{title} {data.classes[c]} p={p} seed={seed} {name}: AUROC {auroc:.3f} ({secs:.0f} s)")
     record = {"benchmark": a.protocol, "quick": a.quick, "preset": a.preset, "epochs": a.epochs, "test_share": a.test_share, **environment(), "rows": rows}
-    return finish(record, f"{a.protocol}-{a.preset}-cpu", table(record))
+    finish(record, f"{a.protocol}-{a.detectors.replace(',', '+')}-{a.preset}-cpu", table(record))
+    if not a.quick and a.protocol == "one-class":
+        print(f"plotted {plot_saved()}")
+    return record
+
+
+RESULTS_PNG = Path(__file__).resolve().parent / "results" / "one-class-auroc-vs-p.png"
+
+
+def plot_saved() -> Path:
+    """The PNG of every saved (non-quick) one-class result together."""
+    from benchmarks.common import RESULTS
+
+    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("one-class-*.json"))]
+    return plot({"rows": [r for rec in records if not rec.get("quick") for r in rec["rows"]]}, RESULTS_PNG)
+
+
+def plot(record: dict, path: Path) -> Path:
+    """Mean test AUROC against contamination p, one line per detector, one panel per dataset (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = record["rows"]
+    sets = list(dict.fromkeys(r["dataset"] for r in rows))
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False, sharey=True)
+    for ax, ds in zip(axes[0], sets):
+        for d in dict.fromkeys(r["detector"] for r in rows):
+            ps = sorted({r["p"] for r in rows if r["dataset"] == ds and r["detector"] == d})
+            means = [statistics.mean(r["auroc"] for r in rows if (r["dataset"], r["detector"], r["p"]) == (ds, d, p)) for p in ps]
+            ax.plot([100 * p for p in ps], means, marker="o", label=d)
+        ax.set_title(ds)
+        ax.set_xlabel("contamination p (%)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test AUROC (mean over classes and seeds)")
+    axes[0][-1].legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def _mean_std(values: list[float]) -> str:
@@ -118,3 +160,39 @@ def table(record: dict) -> str:
 
 if __name__ == "__main__":
     main()
+
+
+def verdicts(records: list[dict]) -> list[str]:
+    """Issue #6's bar per dataset: the best deep detector's mean AUROC against IsolationForest's on
+    the same classes, contamination levels and seeds, and each detector's drop from p = 0 to 10 %."""
+    rows = [r for rec in records for r in rec["rows"]]
+    out = []
+    for ds in dict.fromkeys(r["dataset"] for r in rows):
+        mine = [r for r in rows if r["dataset"] == ds]
+        cells = lambda d: {(r["class"], r["p"], r["seed"]): r["auroc"] for r in mine if r["detector"] == d}  # noqa: E731
+        dets = list(dict.fromkeys(r["detector"] for r in mine))
+        drops = []
+        for d in dets:
+            c = cells(d)
+            pairs = [(v, c[(k[0], 0.1, k[2])]) for k, v in c.items() if k[1] == 0.0 and (k[0], 0.1, k[2]) in c]
+            if pairs:
+                drops.append(f"`{d}` {100 * statistics.mean(a - b for a, b in pairs):+.1f}")
+        line = f"{ds}: AUROC drop from p = 0 to 10 % (points, mean over classes): " + ", ".join(drops) + "." if drops else f"{ds}:"
+        deep = [d for d in dets if d not in ("iforest", "knn")]
+        forest = cells("iforest")
+        if forest and deep:
+            best = None
+            for d in deep:
+                c = cells(d)
+                shared = [k for k in c if k in forest]
+                if shared:
+                    gap = statistics.mean(c[k] for k in shared) - statistics.mean(forest[k] for k in shared)
+                    if best is None or gap > best[1]:
+                        best = (d, gap, len(shared))
+            if best:
+                word = "beats" if best[1] > 0 else "does not beat"
+                line += f" The best deep detector, `{best[0]}`, {word} IsolationForest on raw pixels ({100 * best[1]:+.1f} points of mean AUROC over the {best[2]} settings both ran)."
+        elif forest:
+            line += " No deep detector was run on this dataset here, so the bar against IsolationForest is not measured yet."
+        out.append(line)
+    return out

@@ -9,6 +9,7 @@ import re
 
 from benchmarks.common import RESULTS
 from benchmarks.one_class import table as one_class_table
+from benchmarks.one_class import verdicts as one_class_verdicts
 from benchmarks.page_speed import table as page_speed_table
 from benchmarks.queue_overhead import table as queue_overhead_table
 from benchmarks.review_rounds import normalise as rounds_normalise
@@ -121,19 +122,30 @@ def table1_section() -> str:
 
 
 def _protocol_section(protocol: str) -> str:
-    r = _latest(f"{protocol}-*.json")
-    if r is None:
+    """Every full result of a one_class protocol (one file per detector set), with the verdicts across them."""
+    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{protocol}-*.json"))]
+    records = [r for r in records if not r.get("quick")]
+    if not records:
         return f"Not measured yet: run `.venv/bin/python -m benchmarks.one_class --protocol {protocol}`."
-    dets = ",".join(dict.fromkeys(x["detector"] for x in r["rows"]))
-    seeds = ",".join(str(s) for s in sorted({x["seed"] for x in r["rows"]}))
-    ps = ",".join(f"{p:g}" for p in sorted({x["p"] for x in r["rows"]}))
-    return (
-        f"Test AUROC; {_stamp(r)}.\n\n"
-        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.one_class --protocol {protocol} "
-        f"--detectors {dets} --seeds {seeds}" + (f" --contamination {ps}" if protocol == "one-class" else "")
-        + f" --preset {r['preset']}" + (f" --epochs {r['epochs']}" if r.get("epochs") else "") + "`\n\n"
-        + one_class_table(r)
-    )
+    parts = []
+    for r in records:
+        dets = ",".join(dict.fromkeys(x["detector"] for x in r["rows"]))
+        seeds = ",".join(str(s) for s in sorted({x["seed"] for x in r["rows"]}))
+        ps = ",".join(f"{p:g}" for p in sorted({x["p"] for x in r["rows"]}))
+        sets = ",".join(dict.fromkeys({"MNIST": "mnist", "Fashion-MNIST": "fashion"}.get(x["dataset"], x["dataset"]) for x in r["rows"]))
+        parts.append(
+            f"Test AUROC; {_stamp(r)}.\n\n"
+            f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.one_class --protocol {protocol} "
+            f"--datasets {sets} --detectors {dets} --seeds {seeds}" + (f" --contamination {ps}" if protocol == "one-class" else "")
+            + f" --preset {r['preset']}" + (f" --epochs {r['epochs']}" if r.get("epochs") else "") + "`\n\n"
+            + one_class_table(r)
+        )
+    text = "\n\n".join(parts)
+    if protocol == "one-class":
+        text += "\n\n" + "\n".join(f"- {v}" for v in one_class_verdicts(records))
+        if (RESULTS / "one-class-auroc-vs-p.png").exists():
+            text += "\n\n![Test AUROC against contamination](benchmarks/results/one-class-auroc-vs-p.png)"
+    return text
 
 
 SECTIONS = {
