@@ -128,3 +128,12 @@ def test_jobs_queued_while_no_worker_runs_wait_for_the_next_one(digits, monkeypa
     monkeypatch.setenv("WINNOW_WORKERS", "1")
     assert worker.ensure_worker() == "started"  # though the stopped one was started moments ago
     assert [runs.wait(r.id, timeout=180).status for r in queued] == ["succeeded", "succeeded"]
+
+
+def test_with_workers_set_to_zero_the_app_starts_none_and_says_so(home, monkeypatch):
+    from core.services import system
+
+    monkeypatch.setenv("WINNOW_WORKERS", "0")
+    assert system.ensure_worker() == "none wanted" and worker.alive_workers() == []
+    assert not (home / "worker.started").exists()
+    assert system.worker_summary().startswith("no worker alive: start one with `python -m core worker`")

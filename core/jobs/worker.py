@@ -146,6 +146,8 @@ def ensure_worker() -> str:
     sharing the store count too: with WINNOW_WORKERS=0 the app starts none itself."""
     reap_stale_runs()
     wanted = config.workers()
+    if wanted == 0:
+        return "none wanted"
     if len(alive_workers()) >= wanted:
         return "alive"
     home = config.home()

@@ -8,7 +8,7 @@ from core.jobs import queue, worker
 
 
 def ensure_worker() -> str:
-    """Start a local worker unless one is alive: "alive", "starting" or "started"."""
+    """Keep the configured local workers alive: "alive", "starting", "started" or "none wanted"."""
     return worker.ensure_worker()
 
 
@@ -17,6 +17,8 @@ def worker_summary() -> str:
     live = worker.alive_workers()
     waiting = queue.pending()
     if not live:
+        if config.workers() == 0:  # the app starts none: they run elsewhere (see Scaling out)
+            return f"no worker alive: start one with `python -m core worker` · {waiting} waiting"
         return f"no worker yet (starting one) · {waiting} waiting"
     devices = ", ".join(sorted({w.device or "auto" for w in live}))
     return f"{len(live)} worker{'s' if len(live) > 1 else ''} ({devices}) · {waiting} waiting"
