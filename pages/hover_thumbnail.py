@@ -48,6 +48,7 @@ export default function (component) {
     document.querySelectorAll(".js-plotly-plot").forEach((gd) => {
       if (gd.__winnowHover || typeof gd.on !== "function") return;
       gd.__winnowHover = true;
+      gd.setAttribute("data-winnow-hover", "on");  // lets tests (and curious users) see it is listening
       gd.addEventListener("mousemove", (e) => { state.x = e.clientX; state.y = e.clientY; });
       gd.on("plotly_hover", (ev) => {
         const p = ev.points && ev.points[0];

@@ -167,13 +167,18 @@ def test_hovering_a_point_on_the_latent_map_shows_its_image(home):
         page.get_by_text("UMAP of").wait_for()
         settle(page)
         tip = page.get_by_test_id("hoverThumbnail")
+        page.locator(".js-plotly-plot[data-winnow-hover=on]").wait_for(state="attached")  # listening
         point = page.evaluate(POINT_JS)
-        page.mouse.move(point["x"] - 30, point["y"])
-        page.mouse.move(point["x"], point["y"], steps=5)
+        page.mouse.move(point["x"], point["y"])
+        # Plotly picks the point under the cursor (a neighbour may sit on top): the thumbnail
+        # must be the image of the point its hover label names.
+        label = page.locator(".hoverlayer .hovertext").first
+        label.wait_for(timeout=15_000)
+        hovered = int(re.search(r"#(\d+)", label.text_content()).group(1))
         image = tip.locator("img")
-        expect(image).to_have_attribute("alt", f"thumbnail of #{point['id']}", timeout=15_000)
+        expect(image).to_have_attribute("alt", f"thumbnail of #{hovered}", timeout=15_000)
         expect(tip).to_be_visible()
-        expect(tip).to_contain_text(f"#{point['id']} · ")
+        expect(tip).to_contain_text(f"#{hovered} · ")
         assert image.evaluate("im => im.complete && im.naturalWidth") >= 96  # a decoded, enlarged image
         shot(page, "11_latent_hover")
         page.mouse.move(5, 5)  # off the chart: the thumbnail goes away
