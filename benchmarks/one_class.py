@@ -135,7 +135,7 @@ def table(record: dict) -> str:
     rows = record["rows"]
     ps = sorted({r["p"] for r in rows})
     dets = list(dict.fromkeys(r["detector"] for r in rows))
-    lines = ["| dataset | detector | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + (" | drop 0 → 10 % |" if {0.0, 0.1} <= set(ps) else " |")]
+    lines = ["| dataset | detector | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + (" | change 0 → 10 % |" if {0.0, 0.1} <= set(ps) else " |")]
     lines.append("|---|---|" + "---|" * len(ps) + ("---|" if {0.0, 0.1} <= set(ps) else ""))
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         for d in dets:
@@ -143,7 +143,7 @@ def table(record: dict) -> str:
             cells = [_mean_std(v) if v else "–" for v in by_p.values()]
             drop = ""
             if {0.0, 0.1} <= set(ps) and by_p[0.0] and by_p[0.1]:
-                drop = f" {100 * (statistics.mean(by_p[0.0]) - statistics.mean(by_p[0.1])):+.1f} points |"
+                drop = f" {100 * (statistics.mean(by_p[0.1]) - statistics.mean(by_p[0.0])):+.1f} points |"
             lines.append(f"| {ds} | `{d}` | " + " | ".join(cells) + (" |" + drop if drop else " |"))
     lines += ["", "Per class (mean over seeds), " + ", ".join(f"`{d}`" for d in dets) + " in that order:", ""]
     lines.append("| dataset | class | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + " |")
@@ -176,8 +176,8 @@ def verdicts(records: list[dict]) -> list[str]:
             c = cells(d)
             pairs = [(v, c[(k[0], 0.1, k[2])]) for k, v in c.items() if k[1] == 0.0 and (k[0], 0.1, k[2]) in c]
             if pairs:
-                drops.append(f"`{d}` {100 * statistics.mean(a - b for a, b in pairs):+.1f}")
-        line = f"{ds}: AUROC drop from p = 0 to 10 % (points, mean over classes): " + ", ".join(drops) + "." if drops else f"{ds}:"
+                drops.append(f"`{d}` {100 * statistics.mean(b - a for a, b in pairs):+.1f}")
+        line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over classes): " + ", ".join(drops) + "." if drops else f"{ds}:"
         deep = [d for d in dets if d not in ("iforest", "knn")]
         forest = cells("iforest")
         if forest and deep:

@@ -133,6 +133,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
+    record(a, rows, complete=False)  # the environment as the run starts
     loaded: dict[str, tuple] = {}
     for pair in a.pairs.split(","):
         source, normal, other = PAIRS[pair]
@@ -151,13 +152,17 @@ def main(argv: list[str] | None = None) -> dict:
     return finish(record(a, rows, complete=True), f"table1-{a.preset}-cpu", table(record(a, rows, complete=True)))
 
 
+_ENVIRONMENT: dict = {}
+
+
 def record(a, rows: list[dict], complete: bool) -> dict:
-    """The result file: settings, environment, rows so far, and whether every row was measured."""
+    """The result file: settings, environment (as the run started), rows so far, and whether every row was measured."""
     from benchmarks.common import environment
 
+    env = _ENVIRONMENT or _ENVIRONMENT.update(environment()) or _ENVIRONMENT
     return {
         "benchmark": "table1", "quick": a.quick, "complete": complete, "pairs": a.pairs, "alphas": a.alphas,
-        "detectors": a.detectors, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **environment(), "rows": rows,
+        "detectors": a.detectors, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **env, "rows": rows,
     }
 
 
