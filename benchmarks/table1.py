@@ -159,10 +159,11 @@ def record(a, rows: list[dict], complete: bool) -> dict:
     """The result file: settings, environment (as the run started), rows so far, and whether every row was measured."""
     from benchmarks.common import environment
 
-    env = _ENVIRONMENT or _ENVIRONMENT.update(environment()) or _ENVIRONMENT
+    if not _ENVIRONMENT:
+        _ENVIRONMENT.update(environment())
     return {
         "benchmark": "table1", "quick": a.quick, "complete": complete, "pairs": a.pairs, "alphas": a.alphas,
-        "detectors": a.detectors, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **env, "rows": rows,
+        "detectors": a.detectors, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **_ENVIRONMENT, "rows": rows,
     }
 
 
