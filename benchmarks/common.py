@@ -20,9 +20,10 @@ def environment() -> dict:
     import torch
 
     try:
-        git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=RESULTS.parent).stdout.strip()  # noqa: E731
-        commit = git("rev-parse", "--short", "HEAD")
-        # uncommitted changes to the code (results and docs aside) make the commit alone not the whole story
+        git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=RESULTS.parent).stdout  # noqa: E731
+        commit = git("rev-parse", "--short", "HEAD").strip()
+        # uncommitted changes to the code (results and docs aside) make the commit alone not the
+        # whole story; porcelain lines are "XY path", and X may be a space: never strip them
         if any(not line[3:].startswith(("benchmarks/results/", "README")) for line in git("status", "--porcelain").splitlines()):
             commit += "+changes"
     except OSError:
