@@ -17,6 +17,11 @@ def db_url() -> str:
     return os.environ.get("WINNOW_DB_URL") or f"sqlite:///{home() / 'winnow.db'}"
 
 
+def offline() -> bool:
+    """`WINNOW_OFFLINE=1`: never fetch data, even when a user asks (air-gapped servers; the test suite)."""
+    return os.environ.get("WINNOW_OFFLINE", "").strip().lower() in ("1", "true", "yes")
+
+
 def redis_url() -> str:
     """Redis URL of the task queue shared by many machines: `WINNOW_REDIS_URL`; "" keeps the
     queue in SQLite in the home folder (one machine)."""

@@ -22,6 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen, wait_s: float = 20) -> None:
+    """Terminate a server process, killing it if it does not stop within `wait_s`."""
+    proc.terminate()
+    try:
+        proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @contextmanager
 def app_server(home: Path, *options: str):
     """The app served on a free localhost port with its own home folder (plus Streamlit `options`)."""
@@ -47,11 +57,7 @@ def app_server(home: Path, *options: str):
             raise RuntimeError("the app did not start: " + (home.parent / f"streamlit-{port}.log").read_text()[-2000:])
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
         from tests.conftest import kill_workers
 

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
+os.environ["WINNOW_OFFLINE"] = "1"  # no test may fetch data: every download path refuses (and workers inherit it)
 
 
 def wait_for(predicate, timeout: float = 120, every: float = 0.3):

@@ -10,7 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.browser import free_port
+from tests.browser import free_port, stop
 
 
 def _wait(ready, what: str, timeout: float = 60) -> None:
@@ -23,15 +23,6 @@ def _wait(ready, what: str, timeout: float = 60) -> None:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{what} did not start within {timeout:.0f} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 @contextmanager
@@ -52,7 +43,7 @@ def redis_server():
             _wait(lambda: redis.Redis(port=port).ping(), "redis-server")
             yield f"redis://127.0.0.1:{port}/0"
         finally:
-            _stop(proc)
+            stop(proc)
 
 
 @contextmanager
@@ -95,5 +86,5 @@ def postgres_server():
         yield f"postgresql+psycopg://winnow@127.0.0.1:{port}/winnow"
     finally:
         if proc is not None:
-            _stop(proc)
+            stop(proc)
         shutil.rmtree(top, ignore_errors=True)

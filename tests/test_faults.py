@@ -61,7 +61,7 @@ def test_a_diverging_loss_fails_with_the_epoch_and_keeps_the_last_good_checkpoin
     run = runs.get_run(run.id)
     assert run.status == "failed"
     assert "loss loss became nan at epoch 3" in run.error and "the checkpoint after epoch 2, the last good one, is kept" in run.error
-    kept = torch.load(pipeline.resume_path(run.id), weights_only=True)
+    kept = torch.load(db.resume_path(run.id), weights_only=True)
     assert kept["epoch"] == 2 and all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
     assert runs.log_tail(run.id)[-1].split("  ", 1)[1].startswith("failed: Diverged")
 

@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import os
+
 import pytest
 from PIL import Image
 
@@ -566,3 +568,17 @@ def test_cifar10_python_release_is_refused_and_truncated_batches_named(tmp_path)
     (folder / "test_batch.bin").write_bytes((folder / "test_batch.bin").read_bytes()[:-5])
     with pytest.raises(DataError, match=r"test_batch.bin: 6141 bytes is not a whole number of 3073-byte CIFAR-10 records"):
         load_source("torchvision:CIFAR10", root=str(tmp_path))
+
+
+@pytest.mark.parametrize("source", ["torchvision:MNIST", "torchvision:FashionMNIST", "torchvision:CIFAR10"])
+def test_downloads_are_refused_offline_even_when_asked(tmp_path, source, monkeypatch):
+    import urllib.request
+
+    def no_network(*_a, **_k):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(urllib.request, "urlretrieve", no_network)
+    assert os.environ["WINNOW_OFFLINE"] == "1"  # conftest: the whole suite runs offline
+    with pytest.raises(DataError, match="downloads are off on this machine \\(WINNOW_OFFLINE\\)"):
+        load_source(source, root=str(tmp_path), allow_download=True)

@@ -8,6 +8,7 @@ import pytest
 from core import config
 from core.jobs import worker
 from core.services import runs
+from core.store import db
 from tests.conftest import wait_for
 
 
@@ -31,12 +32,10 @@ def test_a_worker_killed_mid_job_leaves_the_job_failed_with_the_reason(digits, m
 
 @pytest.mark.slow
 def test_a_job_killed_after_an_epoch_resumes_from_its_checkpoint(digits, monkeypatch):
-    from core.services import pipeline
-
     monkeypatch.setenv("WINNOW_HEARTBEAT_TIMEOUT", "4")
     monkeypatch.setattr("core.config.HEARTBEAT_TIMEOUT_S", 4.0)
     (run,) = runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": 400}})
-    wait_for(lambda: pipeline.resume_path(run.id).exists() and (runs.get_run(run.id).progress or {}).get("epoch", 0) >= 3)
+    wait_for(lambda: db.resume_path(run.id).exists() and (runs.get_run(run.id).progress or {}).get("epoch", 0) >= 3)
     (alive,) = worker.alive_workers()
     os.kill(alive.pid, signal.SIGKILL)
     time.sleep(5)  # longer than the heartbeat timeout
@@ -62,7 +61,7 @@ def test_a_job_killed_after_an_epoch_resumes_from_its_checkpoint(digits, monkeyp
     assert len(claims) == 2 and alive.id in claims[0] and alive.id not in claims[1]
     after = [line for line in log[log.index(next(l for l in log if "resuming from" in l)) :] if " step " in line]
     assert after and int(after[0].split("epoch ")[1].split("/")[0]) == resumed_at + 1  # not from epoch 1
-    assert not pipeline.resume_path(run.id).exists()  # a cancelled job leaves no checkpoint behind
+    assert not db.resume_path(run.id).exists()  # a cancelled job leaves no checkpoint behind
 
 
 @pytest.mark.slow

@@ -265,8 +265,17 @@ def _first_existing(*paths: Path) -> Path | None:
     return next((p for p in paths if p.is_file()), None)
 
 
+def _refuse_offline(what: str) -> None:
+    """Every download passes here: refused under WINNOW_OFFLINE (set by the test suite)."""
+    from core import config
+
+    if config.offline():
+        raise DataError(f"{what}: downloads are off on this machine (WINNOW_OFFLINE); put the files under the root folder instead")
+
+
 def _download(name: str, root: Path) -> None:
-    """Fetch a torchvision set: only on the user's explicit request (allow_download), never in tests."""
+    """Fetch a torchvision set: only on the user's explicit request (allow_download), never offline."""
+    _refuse_offline(f"torchvision:{name}")
     import torchvision
 
     dataset = getattr(torchvision.datasets, name)
@@ -314,7 +323,8 @@ def _load_cifar10(root: Path, allow_download: bool, report: _Throttle) -> _Colle
 
 
 def _download_cifar10_binary(root: Path) -> None:
-    """Fetch and unpack the binary release: only on the user's explicit request, never in tests."""
+    """Fetch and unpack the binary release: only on the user's explicit request, never offline."""
+    _refuse_offline("torchvision:CIFAR10")
     import tarfile
     import urllib.request
 

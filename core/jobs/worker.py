@@ -65,7 +65,7 @@ def reap_stale_runs() -> int:
         notes, requeue = [], []
         for r in stale:
             why = f"the worker {r.worker or '?'} stopped while running this job (no heartbeat for {config.HEARTBEAT_TIMEOUT_S:.0f} s)"
-            if (config.home() / "runs" / str(r.id) / "resume.pt").exists():
+            if db.resume_path(r.id).exists():
                 r.status, r.phase, r.worker, r.resumes = "queued", "", "", (r.resumes or 0) + 1
                 notes.append((r.id, f"{why}; re-queued to resume from its last epoch checkpoint"))
                 requeue.append(r.id)

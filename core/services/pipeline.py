@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 import traceback
 
@@ -60,20 +58,16 @@ class _Reporter:
 
 
 def _save_atomic(path, obj) -> None:
-    """torch.save through a temporary file, so a reader (or a resumed run) never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise arrays.disk_full(e, path) from e
-    except RuntimeError as e:  # torch reports a failed write as a RuntimeError wrapping the OSError
-        cause = e.__cause__ or e.__context__
-        raise (arrays.disk_full(cause, path) if isinstance(cause, OSError) else e) from e
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """torch.save through the store's atomic writer (load with weights_only=True)."""
+
+    def write(f) -> None:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:  # torch reports a failed write as a RuntimeError around the OSError
+            cause = e.__cause__ or e.__context__
+            raise cause if isinstance(cause, OSError) else e
+
+    arrays.write_atomic(path, write)
 
 
 def save_checkpoint(run_id: int, model) -> None:
@@ -83,11 +77,6 @@ def save_checkpoint(run_id: int, model) -> None:
         db.folder("runs", run_id) / "model.pt",
         {"detector": model.name, "channels": model.channels, "size": model.size, "params": model.params, "state_dict": state},
     )
-
-
-def resume_path(run_id: int):
-    """Where a run's training state is checkpointed after every epoch (gone once the run ends well)."""
-    return db.folder("runs", run_id) / "resume.pt"
 
 
 def load_checkpoint(run_id: int):
@@ -117,7 +106,7 @@ def _explain(e: Exception, run_id: int) -> str:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()  # the worker goes on to its next job
         text = f"out of GPU memory{f' at batch size {batch}' if batch else ''}: try a smaller batch_size (or smaller images, or a narrower nf). ({text})"
-    path = resume_path(run_id)
+    path = db.resume_path(run_id)
     if isinstance(e, Diverged) and path.exists():
         epoch = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
         text += f"; the checkpoint after epoch {epoch}, the last good one, is kept"
@@ -145,14 +134,14 @@ def execute_run(run_id: int) -> None:
         images, weights = _training_set(ds.id, rnd, train_idx, model)
         extra = {}
         if model.resumable:
-            path = resume_path(run_id)
+            path = db.resume_path(run_id)
             extra["checkpoint"] = lambda state: _save_atomic(path, state)
             if path.exists():
                 extra["resume"] = torch.load(path, map_location=device, weights_only=True)
                 runlog.write(run_id, f"resuming from the checkpoint after epoch {extra['resume']['epoch']}")
         model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed, **extra)
         save_checkpoint(run_id, model)
-        resume_path(run_id).unlink(missing_ok=True)
+        db.resume_path(run_id).unlink(missing_ok=True)
         for name, values in model.artifacts().items():
             arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)
         _set(run_id, phase="scoring", heartbeat=now())
@@ -176,7 +165,7 @@ def execute_run(run_id: int) -> None:
         _set(run_id, status="succeeded", phase="embedding", metrics=m, finished_at=now(), heartbeat=now())
         runlog.write(run_id, "succeeded: " + ", ".join(f"{k} {m[k]:.3f}" for k in ("test_auroc", "test_ap") if m.get(k) is not None) + "; mapping the latents")
     except Cancelled:
-        resume_path(run_id).unlink(missing_ok=True)
+        db.resume_path(run_id).unlink(missing_ok=True)
         _set(run_id, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
         runlog.write(run_id, "cancelled by the user")
         return

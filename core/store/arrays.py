@@ -5,6 +5,7 @@ import errno
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 
@@ -24,13 +25,14 @@ def disk_full(e: OSError, path: Path) -> OSError:
     return e
 
 
-def save(path: Path, array: np.ndarray) -> None:
-    """Write `array` to `path` via a temporary file, so a reader never sees half a file."""
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call `write` on a temporary file beside `path`, then move it into place: a reader (or a
+    resumed run) never sees half a file, and a failed write leaves nothing behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.save(f, np.asarray(array), allow_pickle=False)
+            write(f)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; other workers may need to read
         os.replace(tmp, path)
     except OSError as e:
@@ -39,6 +41,11 @@ def save(path: Path, array: np.ndarray) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save(path: Path, array: np.ndarray) -> None:
+    """Write `array` to `path` atomically, readable without pickle."""
+    write_atomic(path, lambda f: np.save(f, np.asarray(array), allow_pickle=False))
 
 
 def load(path: Path, mmap: bool = False) -> np.ndarray:

@@ -105,6 +105,11 @@ def folder(kind: str, ident: int) -> Path:
     return path
 
 
+def resume_path(run_id: int) -> Path:
+    """Where a run's training state is checkpointed after every epoch (gone once the run ends well)."""
+    return config.home() / "runs" / str(run_id) / "resume.pt"
+
+
 def reset_engines() -> None:
     """Forget cached engines (tests switch WINNOW_HOME between cases)."""
     with _lock:
