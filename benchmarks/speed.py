@@ -1,21 +1,28 @@
-"""Training and scoring throughput of every detector (images/s), at one size and batch.
+"""Training and scoring throughput of every detector (images/s), and its peak memory, at one size and batch.
 
-    .venv/bin/python -m benchmarks.speed [--size 32] [--channels 1] [--batch 64] [--n 2048] [--device cpu]
+    .venv/bin/python -m benchmarks.speed [--size 32] [--channels 1] [--batch 64] [--n 2048] [--device cpu] [--quick]
 
 Training throughput is measured over one epoch of `n` images after a warm-up, with the
 `paper` preset's widths at `--batch` (the authors' reference design) and with the `quick`
 preset as it is (its own batch size); "quick on 5,000" extrapolates the quick preset's
-whole training time on 5,000 images from that throughput and its epoch count.
+whole training time on 5,000 images from that throughput and its epoch count. Peak memory
+is what training the paper preset adds: on a GPU torch's peak allocation, on a CPU the
+growth of the process's peak resident set (each detector is measured in a fresh process,
+so one detector's high-water mark does not hide the next one's). `--quick` (CI): 16 px,
+256 images, every detector, nothing saved.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
 
-from benchmarks.common import environment, write
+from benchmarks.common import environment, finish
 from core.models import registry
 
 
@@ -40,33 +47,49 @@ def measure(name: str, preset: str, x: np.ndarray, batch: int | None, device: st
     model = cls(x.shape[3], x.shape[1], params).to(device)
     epochs = model.total_epochs(len(x))
     model.fit(x[: batch * 2], seed=0)  # warm-up: allocator, kernels, lazy init
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     sync()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
     t = time.perf_counter()
     model.fit(x, seed=0)
     sync()
     train = epochs * len(x) / (time.perf_counter() - t)
+    peak = torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     t = time.perf_counter()
     model.infer(x, batch_size=max(batch, 256))
     sync()
     score = len(x) / (time.perf_counter() - t)
-    return {"train_img_s": train, "score_img_s": score, "epochs_on_5000": cls(x.shape[3], x.shape[1], cls.resolve_params({}, preset)).total_epochs(5000)}
+    return {"train_img_s": train, "score_img_s": score, "peak_mb": max(peak - before, 0) / 2**20, "epochs_on_5000": cls(x.shape[3], x.shape[1], cls.resolve_params({}, preset)).total_epochs(5000)}
 
 
-def main() -> None:
+def measure_apart(name: str, preset: str, x: np.ndarray, batch: int | None, device: str) -> dict:
+    """`measure` in a fresh spawned process (a clean memory high-water mark, and no CUDA in this one)."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure, name, preset, x, batch, device).result()
+
+
+def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--channels", type=int, default=1)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--n", type=int, default=2048)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--detectors", default=",".join(registry.DETECTORS))
-    a = ap.parse_args()
+    ap.add_argument("--detectors", default=",".join(registry.NAMES))
+    ap.add_argument("--quick", action="store_true", help="CI: 16 px, 256 images, nothing saved")
+    a = ap.parse_args(argv)
+    if a.quick:
+        a.size, a.n = 16, 256
     x = images(a.n, a.size, a.channels)
     rows = []
     for name in a.detectors.split(","):
-        paper = measure(name, "paper", x, a.batch, a.device)
-        quick = measure(name, "quick", x, None, a.device)
+        paper = measure_apart(name, "paper", x, a.batch, a.device)
+        quick = measure_apart(name, "quick", x, None, a.device)
         row = {
             "detector": name,
             "paper train img/s": round(paper["train_img_s"]),
@@ -74,20 +97,19 @@ def main() -> None:
             "quick train img/s": round(quick["train_img_s"]),
             "quick score img/s": round(quick["score_img_s"]),
             "quick on 5,000 (min)": round(5000 * quick["epochs_on_5000"] / quick["train_img_s"] / 60, 1),
+            "paper peak memory (MB)": round(paper["peak_mb"]),
         }
         rows.append(row)
         print(row, flush=True)
-    record = {"benchmark": "speed", "size": a.size, "channels": a.channels, "batch": a.batch, "n": a.n, "device": a.device, **environment(), "rows": rows}
-    path = write(f"speed-{a.device.split(':')[0]}-{a.size}px-b{a.batch}", record)
-    print(table(record))
-    print(f"saved {path}")
+    record = {"benchmark": "speed", "quick": a.quick, "size": a.size, "channels": a.channels, "batch": a.batch, "n": a.n, "device": a.device, **environment(), "rows": rows}
+    return finish(record, f"speed-{a.device.split(':')[0]}-{a.size}px-b{a.batch}", table(record))
 
 
 def table(record: dict) -> str:
     """The README's markdown table for one speed record."""
     cols = list(record["rows"][0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in record["rows"]]
+    lines += ["| " + " | ".join(str(r.get(c, "–")) for c in cols) + " |" for r in record["rows"]]
     return "\n".join(lines)
 
 

@@ -87,6 +87,13 @@ def settle(page, timeout: float = 30_000) -> None:
     page.wait_for_timeout(200)
 
 
+def open_app(page, url: str, title: str = "Data", timeout: float = 180_000) -> None:
+    """First visit: wait for the page's title, however cold the machine (CI's first Chromium and first import are slow)."""
+    page.goto(url, timeout=timeout)
+    page.wait_for_selector(f"h1:has-text('{title}')", timeout=timeout)
+    settle(page, timeout)
+
+
 def goto(page, title: str) -> None:
     """Navigate with the sidebar, keeping the browser session (selection, name) alive."""
     page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()

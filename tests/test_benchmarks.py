@@ -13,8 +13,24 @@ def test_speed_table_lists_every_detector():
     from core.models import registry
 
     section = readme.speed_section()
-    for name in registry.DETECTORS:
+    for name in registry.NAMES:
         assert f"| {name} |" in section
+
+
+@pytest.mark.slow
+def test_speed_quick_mode_measures_every_detector_apart_and_saves_nothing():
+    from benchmarks import common, speed
+    from core.models import registry
+
+    before = set(common.RESULTS.glob("*.json"))
+    record = speed.main(["--quick", "--device", "cpu"])
+    assert [r["detector"] for r in record["rows"]] == list(registry.NAMES)
+    for r in record["rows"]:
+        assert r["paper train img/s"] > 0 and r["quick score img/s"] > 0 and r["paper peak memory (MB)"] >= 0
+    # the deep detectors hold activations and optimiser state: training them grows the process
+    assert max(r["paper peak memory (MB)"] for r in record["rows"]) > 0
+    assert "| knn |" in speed.table(record)
+    assert set(common.RESULTS.glob("*.json")) == before
 
 
 def test_page_speed_quick_mode_measures_both_pages_and_saves_nothing(home):

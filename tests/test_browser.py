@@ -4,7 +4,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import app_server, browser_page, goto, no_exceptions, settle, shot
+from tests.browser import app_server, browser_page, goto, no_exceptions, open_app, settle, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,8 +24,7 @@ def lasso(page, left: float, right: float) -> None:
 
 def test_whole_loop_reaches_round_two(tmp_path):
     with app_server(tmp_path / "home") as url, browser_page() as page:
-        page.goto(url)
-        settle(page)
+        open_app(page, url)
         shot(page, "01_data_empty")
 
         page.get_by_role("tab", name="Built-in sets").click()
@@ -125,8 +124,7 @@ def test_upload_imports_a_zip_and_lists_the_file_it_skipped(tmp_path):
     upload = tmp_path / "parts.zip"
     _class_zip(upload)
     with app_server(tmp_path / "home") as url, browser_page() as page:
-        page.goto(url)
-        settle(page)
+        open_app(page, url)
         page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
         settle(page)
         page.locator(".st-key-upload_size").wait_for()
@@ -161,8 +159,7 @@ def test_hovering_a_point_on_the_latent_map_shows_its_image(home):
     pipeline.execute_run(run.id)  # fits in a second; UMAP included
     assert runs.get_run(run.id).embedding == "umap"
     with app_server(home) as url, browser_page() as page:
-        page.goto(url)
-        settle(page)
+        open_app(page, url)
         goto(page, "Latent map")
         page.get_by_text("UMAP of").wait_for()
         settle(page)
@@ -190,8 +187,7 @@ def test_an_upload_above_the_size_limit_is_refused_naming_the_limit(tmp_path):
     big = tmp_path / "big.zip"
     big.write_bytes(b"PK" + bytes(2 * 1024 * 1024))  # 2 MB against a 1 MB limit
     with app_server(tmp_path / "home", "--server.maxUploadSize", "1") as url, browser_page() as page:
-        page.goto(url)
-        settle(page)
+        open_app(page, url)
         page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(big))
         # Streamlit's own refusal, beside the file (and as an alert for screen readers)
         page.get_by_text(re.compile(r"must be 1(\.0)?\s?MB or smaller", re.I)).first.wait_for(state="attached")

@@ -61,7 +61,7 @@ def test_every_detector_trains_from_the_cli(home):
     from core.models import registry
 
     cli("demo")
-    for name, cls in registry.DETECTORS.items():
+    for name, cls in registry.classes().items():
         epochs = ["--epochs", "3"] if cls.deep else []
         _, out, _ = cli("train", "--experiment", "digits: 0 normal, 5% contaminated", "--detector", name, *epochs, "--wait")
         assert out["status"] == "succeeded" and "test_auroc" in out["metrics"], (name, out)

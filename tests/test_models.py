@@ -14,8 +14,8 @@ from core.models.base import to_tensor
 from core.models.ganomaly import Ganomaly
 from core.models.layers import Decoder, Encoder
 
-NAMES = list(registry.DETECTORS)
-DEEP = [n for n, cls in registry.DETECTORS.items() if cls.deep]  # the pixel baselines: test_pixel_baselines.py
+NAMES = list(registry.NAMES)
+DEEP = [n for n, cls in registry.classes().items() if cls.deep]  # the pixel baselines: test_pixel_baselines.py
 SMALL = {"nz": 8, "nf": 8, "batch_size": 8, "epochs": 1}
 
 

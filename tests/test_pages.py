@@ -188,9 +188,9 @@ def test_train_page_queues_every_detector(store):
 
     at = page("train")
     before = {r.id for r in runs.list_runs(exp.id)}
-    at.multiselect[0].set_value(list(registry.DETECTORS))
+    at.multiselect[0].set_value(list(registry.NAMES))
     next(b for b in at.button if b.label == "Train").click().run()
-    assert at.success and f"Queued {len(registry.DETECTORS)} job(s)" in at.success[0].value
+    assert at.success and f"Queued {len(registry.NAMES)} job(s)" in at.success[0].value
     queued = [r for r in runs.list_runs(exp.id) if r.id not in before]
-    assert sorted(r.detector for r in queued) == sorted(registry.DETECTORS)
+    assert sorted(r.detector for r in queued) == sorted(registry.NAMES)
     assert all(r.preset == "quick" for r in queued)

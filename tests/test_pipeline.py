@@ -64,7 +64,7 @@ def test_a_crash_in_training_marks_the_run_failed_with_the_reason(digits, monkey
     assert done.status == "failed" and "out of cheese" in done.error
 
 
-@pytest.mark.parametrize("name", list(registry.DETECTORS))
+@pytest.mark.parametrize("name", list(registry.NAMES))
 def test_every_detector_runs_through_the_worker_path(digits, name):
     (run,) = runs.queue_runs(digits.id, [name], "quick", runs.with_epochs([name], 2), start_worker=False)
     pipeline.execute_run(run.id)

@@ -13,7 +13,7 @@ from core.models.base import to_tensor
 from core.models.iforest import IsolationForestPixels
 from core.models.knn import KnnDistance
 
-BASELINES = [n for n, cls in registry.DETECTORS.items() if not cls.deep]
+BASELINES = [n for n, cls in registry.classes().items() if not cls.deep]
 
 
 def random_images(n: int, size: int = 16, channels: int = 1, seed: int = 0) -> np.ndarray:

@@ -1,28 +1,40 @@
 """The one list of detectors the app, the worker and the CLI know about."""
 from __future__ import annotations
 
-from .aae_itsr import AaeItsr
-from .autoencoder import Autoencoder
-from .base import Detector
-from .berg_gan import BergGan
-from .distorter_ae import DistorterAe
-from .ganomaly import Ganomaly
-from .iforest import IsolationForestPixels
-from .knn import KnnDistance
-from .skip_ganomaly import SkipGanomaly
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .base import Detector
 
 # The five papers' methods and the baseline autoencoder, then the pixel-space bars they must clear.
-DETECTORS: dict[str, type[Detector]] = {
-    cls.name: cls for cls in (Autoencoder, Ganomaly, AaeItsr, DistorterAe, SkipGanomaly, BergGan, IsolationForestPixels, KnnDistance)
+# Name → "module:Class". Classes are imported on first use, so pages that only list runs or
+# data never pay for importing torch and scikit-learn (seconds on a cold two-core machine).
+_WHERE = {
+    "autoencoder": "autoencoder:Autoencoder",
+    "ganomaly": "ganomaly:Ganomaly",
+    "aae_itsr": "aae_itsr:AaeItsr",
+    "distorter_ae": "distorter_ae:DistorterAe",
+    "skip_ganomaly": "skip_ganomaly:SkipGanomaly",
+    "berg_gan": "berg_gan:BergGan",
+    "iforest": "iforest:IsolationForestPixels",
+    "knn": "knn:KnnDistance",
 }
+NAMES: tuple[str, ...] = tuple(_WHERE)
 
 
 def get(name: str) -> type[Detector]:
     """The detector class called `name`; ValueError listing the known ones otherwise."""
-    try:
-        return DETECTORS[name]
-    except KeyError:
-        raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}") from None
+    if name not in _WHERE:
+        raise ValueError(f"unknown detector {name!r}; known: {', '.join(NAMES)}")
+    module, cls_name = _WHERE[name].split(":")
+    cls = getattr(importlib.import_module(f"{__package__}.{module}"), cls_name)
+    return cls
+
+
+def classes() -> dict[str, type[Detector]]:
+    """Every detector class by name, in registry order (imports them all)."""
+    return {name: get(name) for name in NAMES}
 
 
 def describe() -> list[dict]:
@@ -41,5 +53,5 @@ def describe() -> list[dict]:
                 for p in cls.PARAMS
             ],
         }
-        for cls in DETECTORS.values()
+        for cls in classes().values()
     ]
