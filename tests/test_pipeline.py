@@ -115,3 +115,42 @@ def test_a_cancelled_run_keeps_its_partial_log(digits, monkeypatch):
     log = runs.log_tail(run.id, 100)
     assert log[-1].endswith("cancelled by the user") and any("epoch 1/50" in line for line in log)
     assert len(runs.loss_curve(run.id)) >= 1
+
+
+@pytest.mark.parametrize("when", ["training", "scoring"])
+def test_an_execution_superseded_by_a_requeue_writes_nothing_more(digits, monkeypatch, when):
+    # A worker whose heartbeat starved is presumed dead: the reaper re-queues its job and another
+    # worker claims it. The first execution, still alive, must not overwrite the new one's work.
+    from sqlalchemy import update
+
+    from core.store.tables import Run
+
+    (run,) = runs.queue_runs(digits.id, ["autoencoder"], "quick", {"autoencoder": {"epochs": 3}}, start_worker=False)
+
+    def taken_over():
+        with db.session() as s:
+            s.execute(update(Run).where(Run.id == run.id).values(claim="other", worker="host:other", status="running"))
+
+    if when == "training":
+        progress = pipeline._Reporter.progress
+        calls = []
+
+        def progress_then_taken_over(self, p):
+            calls.append(p)
+            if len(calls) == 2:
+                taken_over()
+            progress(self, p)
+
+        monkeypatch.setattr(pipeline._Reporter, "progress", progress_then_taken_over)
+    else:
+        from core.models.autoencoder import Autoencoder
+
+        infer = Autoencoder.infer
+        monkeypatch.setattr(Autoencoder, "infer", lambda self, *a, **k: (taken_over(), infer(self, *a, **k))[1])
+    pipeline.execute_run(run.id)
+    after = runs.get_run(run.id)
+    assert (after.status, after.worker, after.claim) == ("running", "host:other", "other")
+    folder = db.folder("runs", run.id)
+    assert not list(folder.glob("score_*.npy")) and not (folder / "latent.npy").exists()
+    assert (folder / "model.pt").exists() == (when == "scoring")  # the weights came before the takeover, or not at all
+    assert "another execution owns it now" in runs.log_tail(run.id, 5)[-1]

@@ -1,9 +1,11 @@
 """The one path from "job queued" to "scores saved": what a worker does with a training run."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import traceback
+import uuid
 
 import numpy as np
 import torch
@@ -25,25 +27,47 @@ def _set(run_id: int, **values) -> None:
         s.execute(update(Run).where(Run.id == run_id).values(**values))
 
 
-def _claim(run_id: int, device: str) -> bool:
-    """Move a queued run to running; False if someone else has it or it was cancelled."""
+class LostClaim(Exception):
+    """The run was handed to another execution (its worker was presumed dead): this one must write nothing more."""
+
+
+def _set_mine(run_id: int, claim: str, **values) -> None:
+    """Update the run only while `claim` still owns it; LostClaim otherwise."""
+    with db.session() as s:
+        if s.execute(update(Run).where(Run.id == run_id, Run.claim == claim).values(**values)).rowcount != 1:
+            raise LostClaim(f"run {run_id} was re-queued and claimed elsewhere")
+
+
+def _check_mine(run_id: int, claim: str) -> None:
+    """LostClaim unless `claim` still owns the run: asked before anything is written to its folder."""
+    with db.session() as s:
+        if s.get(Run, run_id).claim != claim:
+            raise LostClaim(f"run {run_id} was re-queued and claimed elsewhere")
+
+
+def _claim(run_id: int, device: str) -> str | None:
+    """Move a queued run to running under a fresh fencing token; None if someone else has it or it was cancelled.
+
+    A worker presumed dead (its heartbeat starved, say) may still be running the job when the
+    reaper re-queues it: the token lets only the newest execution write progress, files or a status."""
+    claim = uuid.uuid4().hex
     with db.session() as s:
         res = s.execute(
             update(Run)
             .where(Run.id == run_id, Run.status == "queued")
-            .values(status="running", phase="training", worker=worker.current_id(), device=device, started_at=now(), heartbeat=now())
+            .values(status="running", phase="training", worker=worker.current_id(), claim=claim, device=device, started_at=now(), heartbeat=now())
         )
-        return res.rowcount == 1
+        return claim if res.rowcount == 1 else None
 
 
 class _Reporter:
     """Writes progress to the store and reads the cancel flag, each at most twice a second."""
 
-    def __init__(self, run_id: int):
-        self.run_id, self._checked, self._stop = run_id, 0.0, False
+    def __init__(self, run_id: int, claim: str):
+        self.run_id, self.claim, self._checked, self._stop = run_id, claim, 0.0, False
 
     def progress(self, p: Progress) -> None:
-        _set(self.run_id, progress=p.as_dict(), heartbeat=now())
+        _set_mine(self.run_id, self.claim, progress=p.as_dict(), heartbeat=now())
         runlog.add_losses(self.run_id, {"epoch": p.epoch, "step": p.step, "steps": p.steps, "losses": p.losses})
         losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
         runlog.write(self.run_id, f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps}  {losses}  {p.images_per_s:.0f} img/s")
@@ -53,7 +77,10 @@ class _Reporter:
         if t - self._checked > 0.5:
             self._checked = t
             with db.session() as s:
-                self._stop = bool(s.get(Run, self.run_id).cancel_requested)
+                run = s.get(Run, self.run_id)
+                if run.claim != self.claim:
+                    raise LostClaim(f"run {self.run_id} was re-queued and claimed elsewhere")
+                self._stop = bool(run.cancel_requested)
         return self._stop
 
 
@@ -117,7 +144,8 @@ def _explain(e: Exception, run_id: int) -> str:
 def execute_run(run_id: int) -> None:
     """Train, score and map one run; every outcome ends in a final status in the store."""
     device = config.device()
-    if not _claim(run_id, device):
+    claim = _claim(run_id, device)
+    if claim is None:
         return
     try:
         with db.session() as s:
@@ -130,24 +158,31 @@ def execute_run(run_id: int) -> None:
         test_idx = experiments.test_idx(exp)
         torch.manual_seed(exp.seed)  # weight init too, so CPU runs repeat exactly
         model = registry.get(run.detector)(ds.channels, ds.size, run.params).to(device)
-        reporter = _Reporter(run_id)
+        reporter = _Reporter(run_id, claim)
         images, weights = _training_set(ds.id, rnd, train_idx, model)
         extra = {}
         if model.resumable:
             path = db.resume_path(run_id)
-            extra["checkpoint"] = lambda state: _save_atomic(path, state)
+
+            def checkpoint(state) -> None:
+                _check_mine(run_id, claim)
+                _save_atomic(path, state)
+
+            extra["checkpoint"] = checkpoint
             if path.exists():
                 extra["resume"] = torch.load(path, map_location=device, weights_only=True)
                 runlog.write(run_id, f"resuming from the checkpoint after epoch {extra['resume']['epoch']}")
         model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed, **extra)
+        _check_mine(run_id, claim)
         save_checkpoint(run_id, model)
         db.resume_path(run_id).unlink(missing_ok=True)
         for name, values in model.artifacts().items():
             arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)
-        _set(run_id, phase="scoring", heartbeat=now())
+        _set_mine(run_id, claim, phase="scoring", heartbeat=now())
         runlog.write(run_id, "trained; checkpoint saved; scoring")
         idx = np.concatenate([train_idx, test_idx])
         result = model.infer(datasets.images(ds.id, idx))
+        _check_mine(run_id, claim)
         folder = db.folder("runs", run_id)
         arrays.save(folder / "idx.npy", idx)
         arrays.save(folder / "part.npy", np.r_[np.zeros(len(train_idx), np.int8), np.ones(len(test_idx), np.int8)])
@@ -162,8 +197,12 @@ def execute_run(run_id: int) -> None:
         m["train_anomalies"] = int((truth[train_idx] == 1).sum())
         for part, sl in (("train", slice(0, len(train_idx))), ("test", slice(len(train_idx), None))):
             m.update({f"{part}_{k}": v for k, v in metrics.auroc_ap(truth[idx[sl]], score[sl]).items()})
-        _set(run_id, status="succeeded", phase="embedding", metrics=m, finished_at=now(), heartbeat=now())
+        _set_mine(run_id, claim, status="succeeded", phase="embedding", metrics=m, finished_at=now(), heartbeat=now())
         runlog.write(run_id, "succeeded: " + ", ".join(f"{k} {m[k]:.3f}" for k in ("test_auroc", "test_ap") if m.get(k) is not None) + "; mapping the latents")
+    except LostClaim as e:
+        log.warning("%s; this execution stops and leaves it to the new one", e)
+        runlog.write(run_id, f"an execution on worker {worker.current_id() or 'in-process'} stopped: the job had been re-queued after its heartbeat went stale, and another execution owns it now")
+        return
     except Cancelled:
         db.resume_path(run_id).unlink(missing_ok=True)
         _set(run_id, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
@@ -172,8 +211,9 @@ def execute_run(run_id: int) -> None:
     except Exception as e:
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())
         error = _explain(e, run_id)
-        _set(run_id, status="failed", phase="", finished_at=now(), error=error)
-        runlog.write(run_id, f"failed: {error}")
+        with contextlib.suppress(LostClaim):  # a superseded execution's failure is not the run's
+            _set_mine(run_id, claim, status="failed", phase="", finished_at=now(), error=error)
+            runlog.write(run_id, f"failed: {error}")
         return
     _embed(run_id, result.latent)
 

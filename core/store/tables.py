@@ -87,6 +87,7 @@ class Run(Base):
     threshold: Mapped[float | None] = mapped_column(Float, nullable=True)
     embedding: Mapped[str] = mapped_column(String(20), default="")  # "" pca umap failed
     resumes: Mapped[int] = mapped_column(Integer, default=0)  # times re-queued from a checkpoint after its worker died
+    claim: Mapped[str] = mapped_column(String(32), default="")  # fencing token of the execution that owns the run now
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     started_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
