@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
-    record = {"benchmark": a.protocol, "quick": a.quick, "preset": a.preset, "epochs": a.epochs, "test_share": a.test_share, **environment(), "rows": rows}
+    record = {"benchmark": a.protocol, "quick": a.quick, "complete": False, "preset": a.preset, "epochs": a.epochs, "test_share": a.test_share, **environment(), "rows": rows}
     name = f"{a.protocol}-{a.detectors.replace(',', '+')}-{a.preset}"
     name += (f"-{a.datasets.replace(',', '+')}" if a.datasets != "mnist,fashion" else "") + (f"-e{a.epochs}" if a.epochs else "") + "-cpu"
     for key in a.datasets.split(","):
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
                         say(f"{title} {data.classes[c]} p={p} seed={seed} {det}: AUROC {auroc:.3f} ({secs:.0f} s)")
                         if not a.quick:  # hours of CPU: what has run is kept if the rest is cut off
                             write(name, record)
+    record["complete"] = True
     finish(record, name, table(record))
     if not a.quick and a.protocol == "one-class":
         print(f"plotted {plot_saved()}")

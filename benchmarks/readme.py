@@ -133,8 +133,9 @@ def _protocol_section(protocol: str) -> str:
         seeds = ",".join(str(s) for s in sorted({x["seed"] for x in r["rows"]}))
         ps = ",".join(f"{p:g}" for p in sorted({x["p"] for x in r["rows"]}))
         sets = ",".join(dict.fromkeys({"MNIST": "mnist", "Fashion-MNIST": "fashion"}.get(x["dataset"], x["dataset"]) for x in r["rows"]))
+        partial = "" if r.get("complete", True) else " **Partial: the run was stopped before every class and contamination level was measured.**"
         parts.append(
-            f"Test AUROC; {_stamp(r)}.\n\n"
+            f"Test AUROC; {_stamp(r)}.{partial}\n\n"
             f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.one_class --protocol {protocol} "
             f"--datasets {sets} --detectors {dets} --seeds {seeds}" + (f" --contamination {ps}" if protocol == "one-class" else "")
             + f" --preset {r['preset']}" + (f" --epochs {r['epochs']}" if r.get("epochs") else "") + "`\n\n"

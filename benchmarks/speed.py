@@ -6,8 +6,8 @@ Training throughput is measured over one epoch of `n` images after a warm-up, wi
 `paper` preset's widths at `--batch` (the authors' reference design) and with the `quick`
 preset as it is (its own batch size); "quick on 5,000" extrapolates the quick preset's
 whole training time on 5,000 images from that throughput and its epoch count. Peak memory
-is what training the paper preset adds: on a GPU torch's peak allocation, on a CPU the
-growth of the process's peak resident set (each detector is measured in a fresh process,
+is what building and training the paper preset adds (weights, optimiser state, activations):
+on a GPU torch's peak allocation, on a CPU the growth of the process's peak resident set (each detector is measured in a fresh process,
 so one detector's high-water mark does not hide the next one's). `--quick` (CI): 16 px,
 256 images, every detector, nothing saved.
 """
@@ -40,6 +40,13 @@ SHORTEST = {"aae_itsr": {"pretrain_epochs": 1, "refine_epochs": 1, "refinements"
 def measure(name: str, preset: str, x: np.ndarray, batch: int | None, device: str) -> dict:
     """Images/s training and scoring; `batch` None keeps the preset's own batch size."""
     cls = registry.get(name)
+    cuda = device.startswith("cuda")
+    # the baseline before the model exists: peak memory counts weights, optimiser state and activations
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+    else:
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
     torch.manual_seed(0)
     given = {"epochs": 1, **SHORTEST.get(name, {})} | ({"batch_size": batch} if batch else {}) if cls.deep else {}
     params = cls.resolve_params(given, preset)
@@ -47,14 +54,8 @@ def measure(name: str, preset: str, x: np.ndarray, batch: int | None, device: st
     model = cls(x.shape[3], x.shape[1], params).to(device)
     epochs = model.total_epochs(len(x))
     model.fit(x[: batch * 2], seed=0)  # warm-up: allocator, kernels, lazy init
-    cuda = device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     sync()
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-    else:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
     t = time.perf_counter()
     model.fit(x, seed=0)
     sync()

@@ -117,7 +117,7 @@ def test_a_cancelled_run_keeps_its_partial_log(digits, monkeypatch):
     assert len(runs.loss_curve(run.id)) >= 1
 
 
-@pytest.mark.parametrize("when", ["training", "scoring"])
+@pytest.mark.parametrize("when", ["training", "scoring", "requeued"])
 def test_an_execution_superseded_by_a_requeue_writes_nothing_more(digits, monkeypatch, when):
     # A worker whose heartbeat starved is presumed dead: the reaper re-queues its job and another
     # worker claims it. The first execution, still alive, must not overwrite the new one's work.
@@ -128,10 +128,12 @@ def test_an_execution_superseded_by_a_requeue_writes_nothing_more(digits, monkey
     (run,) = runs.queue_runs(digits.id, ["autoencoder"], "quick", {"autoencoder": {"epochs": 3}}, start_worker=False)
 
     def taken_over():
+        # "requeued": the reaper's doing, no new execution has claimed the job yet
+        now_owned = dict(claim="", worker="", status="queued") if when == "requeued" else dict(claim="other", worker="host:other", status="running")
         with db.session() as s:
-            s.execute(update(Run).where(Run.id == run.id).values(claim="other", worker="host:other", status="running"))
+            s.execute(update(Run).where(Run.id == run.id).values(**now_owned))
 
-    if when == "training":
+    if when in ("training", "requeued"):
         progress = pipeline._Reporter.progress
         calls = []
 
@@ -149,7 +151,8 @@ def test_an_execution_superseded_by_a_requeue_writes_nothing_more(digits, monkey
         monkeypatch.setattr(Autoencoder, "infer", lambda self, *a, **k: (taken_over(), infer(self, *a, **k))[1])
     pipeline.execute_run(run.id)
     after = runs.get_run(run.id)
-    assert (after.status, after.worker, after.claim) == ("running", "host:other", "other")
+    expected = ("queued", "", "") if when == "requeued" else ("running", "host:other", "other")
+    assert (after.status, after.worker, after.claim) == expected
     folder = db.folder("runs", run.id)
     assert not list(folder.glob("score_*.npy")) and not (folder / "latent.npy").exists()
     assert (folder / "model.pt").exists() == (when == "scoring")  # the weights came before the takeover, or not at all

@@ -24,7 +24,7 @@ def test_a_worker_killed_mid_job_leaves_the_job_failed_with_the_reason(digits, m
     time.sleep(5)  # longer than the heartbeat timeout
     assert worker.reap_stale_runs() == 1
     failed = runs.get_run(run.id)
-    assert failed.status == "failed" and "stopped while running" in failed.error
+    assert failed.status == "failed" and "stopped while running" in failed.error and failed.claim == ""
     # the next worker the app starts takes new jobs
     (again,) = runs.queue_runs(digits.id, ["autoencoder"], params={"autoencoder": {"epochs": 2}})
     assert runs.wait(again.id, timeout=180).status == "succeeded"
@@ -42,6 +42,7 @@ def test_a_job_killed_after_an_epoch_resumes_from_its_checkpoint(digits, monkeyp
     assert worker.reap_stale_runs() == 1
     requeued = runs.get_run(run.id)
     assert requeued.status == "queued" and requeued.resumes == 1 and not requeued.error
+    assert requeued.claim == ""  # fenced at once: the old execution, were it alive, may write nothing more
     worker.ensure_worker()  # as the app does: a new worker picks it up
     wait_for(lambda: runs.get_run(run.id).status == "running" and runs.get_run(run.id).worker != alive.id)
 

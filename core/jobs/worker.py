@@ -66,11 +66,12 @@ def reap_stale_runs() -> int:
         for r in stale:
             why = f"the worker {r.worker or '?'} stopped while running this job (no heartbeat for {config.HEARTBEAT_TIMEOUT_S:.0f} s)"
             if db.resume_path(r.id).exists():
-                r.status, r.phase, r.worker, r.resumes = "queued", "", "", (r.resumes or 0) + 1
+                # claim "" fences the old execution off at once, should it be alive after all
+                r.status, r.phase, r.worker, r.claim, r.resumes = "queued", "", "", "", (r.resumes or 0) + 1
                 notes.append((r.id, f"{why}; re-queued to resume from its last epoch checkpoint"))
                 requeue.append(r.id)
             else:
-                r.status, r.finished_at, r.error = "failed", now(), why
+                r.status, r.finished_at, r.error, r.claim = "failed", now(), why, ""
                 notes.append((r.id, f"failed: {why}"))
     for run_id in requeue:  # after the commit: a worker must find the run queued
         queue.enqueue("train", run_id)

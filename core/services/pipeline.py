@@ -175,6 +175,7 @@ def execute_run(run_id: int) -> None:
         model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed, **extra)
         _check_mine(run_id, claim)
         save_checkpoint(run_id, model)
+        _check_mine(run_id, claim)  # the resume checkpoint may be the new execution's by now
         db.resume_path(run_id).unlink(missing_ok=True)
         for name, values in model.artifacts().items():
             arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)
@@ -204,9 +205,10 @@ def execute_run(run_id: int) -> None:
         runlog.write(run_id, f"an execution on worker {worker.current_id() or 'in-process'} stopped: the job had been re-queued after its heartbeat went stale, and another execution owns it now")
         return
     except Cancelled:
-        db.resume_path(run_id).unlink(missing_ok=True)
-        _set(run_id, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
-        runlog.write(run_id, "cancelled by the user")
+        with contextlib.suppress(LostClaim):
+            _set_mine(run_id, claim, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
+            db.resume_path(run_id).unlink(missing_ok=True)
+            runlog.write(run_id, "cancelled by the user")
         return
     except Exception as e:
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())
