@@ -16,6 +16,14 @@ def _progress_bar():
     return lambda f, msg="": bar.progress(min(max(float(f), 0.0), 1.0), text=msg or "reading…")
 
 
+def _import(load) -> None:
+    """Run `load(progress)` and show the dataset it imported, or what was wrong (bad input, or a full disk)."""
+    try:
+        _imported(load(_progress_bar()))
+    except (ValueError, OSError) as e:
+        st.error(str(e))
+
+
 def _imported(ds) -> None:
     st.session_state["dataset_id"] = ds.id
     st.success(f"Imported **{esc(ds.name)}**: {ds.n} images of {ds.size}×{ds.size}×{ds.channels}, {len(ds.classes) or 'no'} classes.")
@@ -39,31 +47,23 @@ with st.expander("Import a dataset", expanded=not datasets.list_datasets()):
             name = st.text_input("Dataset name", value=files[0].name.split(".")[0] if files else "")
             size = SIZES[st.selectbox("Image size", list(SIZES), key="upload_size")]
             if st.form_submit_button("Import upload", type="primary"):
-                try:
-                    if not files:
-                        raise ValueError(f"No file to import: choose one above (files over the {limit} MB upload limit are refused; import those from a folder on the server).")
-                    _imported(datasets.import_uploads([(f.name, f.getvalue()) for f in files], name, size=size, progress=_progress_bar()))
-                except (ValueError, OSError) as e:  # bad input, or a full disk
-                    st.error(str(e))
+                if not files:
+                    st.error(f"No file to import: choose one above (files over the {limit} MB upload limit are refused; import those from a folder on the server).")
+                else:
+                    _import(lambda progress: datasets.import_uploads([(f.name, f.getvalue()) for f in files], name, size=size, progress=progress))
     with path_tab, st.form("path_form"):
         path = st.text_input("Path on this machine", placeholder="/data/inspection/crops or /data/set.npz")
         name = st.text_input("Dataset name", key="path_name")
         size = SIZES[st.selectbox("Image size", list(SIZES), key="path_size")]
         if st.form_submit_button("Import", type="primary"):
-            try:
-                _imported(datasets.import_dataset(path.strip(), name, size=size, progress=_progress_bar()))
-            except (ValueError, OSError) as e:  # bad input, or a full disk
-                st.error(str(e))
+            _import(lambda progress: datasets.import_dataset(path.strip(), name, size=size, progress=progress))
     with builtin_tab, st.form("builtin_form"):
         source = st.selectbox("Set", ["builtin:digits", "torchvision:MNIST", "torchvision:FashionMNIST", "torchvision:CIFAR10"])
         root = st.text_input("Folder with torchvision's files (MNIST/raw/…)", help="Not needed for builtin:digits.")
         download = st.checkbox("Download if missing (needs internet)")
         name = st.text_input("Dataset name", key="builtin_name")
         if st.form_submit_button("Import", type="primary"):
-            try:
-                _imported(datasets.import_dataset(source, name or source.split(":")[1], root=root or None, allow_download=download, progress=_progress_bar()))
-            except (ValueError, OSError) as e:  # bad input, or a full disk
-                st.error(str(e))
+            _import(lambda progress: datasets.import_dataset(source, name or source.split(":")[1], root=root or None, allow_download=download, progress=progress))
 
 all_sets = datasets.list_datasets()
 if not all_sets:

@@ -20,7 +20,7 @@ def _warm_imports() -> None:
     """Import the detectors (torch, scikit-learn) while the server idles, not in a user's first Train visit."""
     from core.models import registry
 
-    registry.classes()  # imports only: no CUDA call, so workers forked later are unaffected
+    registry.classes()  # imports only, no CUDA call (workers are separate processes anyway)
 
 
 threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import stat
 import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
-import os
 
 import pytest
 from PIL import Image
@@ -582,3 +582,28 @@ def test_downloads_are_refused_offline_even_when_asked(tmp_path, source, monkeyp
     assert os.environ["WINNOW_OFFLINE"] == "1"  # conftest: the whole suite runs offline
     with pytest.raises(DataError, match="downloads are off on this machine \\(WINNOW_OFFLINE\\)"):
         load_source(source, root=str(tmp_path), allow_download=True)
+
+
+def test_a_cifar_download_that_fails_its_checksum_is_refused_and_removed(tmp_path, monkeypatch):
+    # A tampered or truncated archive of whole records would otherwise import silently.
+    import io
+    import tarfile
+
+    from torchvision.datasets import utils
+
+    def fake_archive(url, filename, *a, **k):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for n in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+                data = bytes(3073 * 2)
+                info = tarfile.TarInfo(f"cifar-10-batches-bin/{n}")
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        Path(filename).write_bytes(buf.getvalue())
+
+    monkeypatch.setenv("WINNOW_OFFLINE", "0")
+    monkeypatch.setattr(utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setattr(utils, "_urlretrieve", fake_archive)
+    with pytest.raises(DataError, match=r"torchvision:CIFAR10: download into .* failed \(File not found or corrupted.\)"):
+        load_source("torchvision:CIFAR10", root=str(tmp_path), allow_download=True)
+    assert not (tmp_path / "cifar-10-batches-bin").exists() and not list(tmp_path.glob("*.tar.gz"))

@@ -43,8 +43,8 @@ def test_cancel_during_training_ends_cancelled(digits, monkeypatch):
         if len(seen) == 2:
             runs.cancel(run.id)
 
-    monkeypatch.setattr(pipeline._Reporter, "progress", progress)
-    monkeypatch.setattr(pipeline._Reporter, "should_stop", lambda self: runs.get_run(self.run_id).cancel_requested)
+    monkeypatch.setattr(pipeline._Execution, "progress", progress)
+    monkeypatch.setattr(pipeline._Execution, "should_stop", lambda self: runs.get_run(self.run_id).cancel_requested)
     pipeline.execute_run(run.id)
     done = runs.get_run(run.id)
     assert done.status == "cancelled" and max(seen) < 500
@@ -109,7 +109,7 @@ def test_a_cancelled_run_keeps_its_partial_log(digits, monkeypatch):
         seen.append(1)
         return len(seen) > 30
 
-    monkeypatch.setattr(pipeline._Reporter, "should_stop", lambda self: stop_after_some_progress())
+    monkeypatch.setattr(pipeline._Execution, "should_stop", lambda self: stop_after_some_progress())
     pipeline.execute_run(run.id)
     assert runs.get_run(run.id).status == "cancelled"
     log = runs.log_tail(run.id, 100)
@@ -134,7 +134,7 @@ def test_an_execution_superseded_by_a_requeue_writes_nothing_more(digits, monkey
             s.execute(update(Run).where(Run.id == run.id).values(**now_owned))
 
     if when in ("training", "requeued"):
-        progress = pipeline._Reporter.progress
+        progress = pipeline._Execution.progress
         calls = []
 
         def progress_then_taken_over(self, p):
@@ -143,7 +143,7 @@ def test_an_execution_superseded_by_a_requeue_writes_nothing_more(digits, monkey
                 taken_over()
             progress(self, p)
 
-        monkeypatch.setattr(pipeline._Reporter, "progress", progress_then_taken_over)
+        monkeypatch.setattr(pipeline._Execution, "progress", progress_then_taken_over)
     else:
         from core.models.autoencoder import Autoencoder
 

@@ -265,29 +265,35 @@ def _first_existing(*paths: Path) -> Path | None:
     return next((p for p in paths if p.is_file()), None)
 
 
-def _refuse_offline(what: str) -> None:
-    """Every download passes here: refused under WINNOW_OFFLINE (set by the test suite)."""
+def _fetch(what: str, root: Path, fetch) -> None:
+    """Every download goes through here: only on the user's explicit request (allow_download),
+    refused under WINNOW_OFFLINE (set by the test suite), any failure reported as a DataError."""
     from core import config
 
     if config.offline():
         raise DataError(f"{what}: downloads are off on this machine (WINNOW_OFFLINE); put the files under the root folder instead")
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        fetch()
+    except Exception as e:  # network, checksum and archive failures arrive as many types
+        raise DataError(f"{what}: download into {root} failed ({e})") from None
 
 
 def _download(name: str, root: Path) -> None:
-    """Fetch a torchvision set: only on the user's explicit request (allow_download), never offline."""
-    _refuse_offline(f"torchvision:{name}")
-    import torchvision
+    """A torchvision set, fetched and checksummed by torchvision."""
 
-    dataset = getattr(torchvision.datasets, name)
-    try:
+    def fetch() -> None:
+        import torchvision
+
         for train in (True, False):
-            dataset(str(root), train=train, download=True)
-    except Exception as e:  # network and checksum failures arrive as many types
-        raise DataError(f"torchvision:{name}: download into {root} failed ({e})") from None
+            getattr(torchvision.datasets, name)(str(root), train=train, download=True)
+
+    _fetch(f"torchvision:{name}", root, fetch)
 
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_BINARY_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+CIFAR10_BINARY_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"  # as published on the CIFAR page
 _CIFAR_RECORD = 1 + 3 * 32 * 32  # a label byte, then the red, green and blue 32×32 planes
 
 
@@ -323,21 +329,22 @@ def _load_cifar10(root: Path, allow_download: bool, report: _Throttle) -> _Colle
 
 
 def _download_cifar10_binary(root: Path) -> None:
-    """Fetch and unpack the binary release: only on the user's explicit request, never offline."""
-    _refuse_offline("torchvision:CIFAR10")
-    import tarfile
-    import urllib.request
-
-    root.mkdir(parents=True, exist_ok=True)
+    """The binary release, checked against its published MD5, then unpacked."""
     archive = root / "cifar-10-binary.tar.gz"
-    try:
-        urllib.request.urlretrieve(CIFAR10_BINARY_URL, archive)
-        with tarfile.open(archive) as tar:
-            tar.extractall(root, filter="data")  # refuses paths outside root, links and devices
-    except Exception as e:  # network, checksum and archive failures arrive as many types
-        raise DataError(f"torchvision:CIFAR10: download into {root} failed ({e})") from None
-    finally:
-        archive.unlink(missing_ok=True)
+
+    def fetch() -> None:
+        import tarfile
+
+        from torchvision.datasets.utils import download_url
+
+        try:
+            download_url(CIFAR10_BINARY_URL, str(root), archive.name, md5=CIFAR10_BINARY_MD5)  # raises on a mismatch
+            with tarfile.open(archive) as tar:
+                tar.extractall(root, filter="data")  # refuses paths outside root, links and devices
+        finally:
+            archive.unlink(missing_ok=True)
+
+    _fetch("torchvision:CIFAR10", root, fetch)
 
 
 # ---------------------------------------------------------------- idx files

@@ -28,8 +28,7 @@ def get(name: str) -> type[Detector]:
     if name not in _WHERE:
         raise ValueError(f"unknown detector {name!r}; known: {', '.join(NAMES)}")
     module, cls_name = _WHERE[name].split(":")
-    cls = getattr(importlib.import_module(f"{__package__}.{module}"), cls_name)
-    return cls
+    return getattr(importlib.import_module(f"{__package__}.{module}"), cls_name)
 
 
 def classes() -> dict[str, type[Detector]]:

@@ -31,57 +31,59 @@ class LostClaim(Exception):
     """The run was handed to another execution (its worker was presumed dead): this one must write nothing more."""
 
 
-def _set_mine(run_id: int, claim: str, **values) -> None:
-    """Update the run only while `claim` still owns it; LostClaim otherwise."""
-    with db.session() as s:
-        if s.execute(update(Run).where(Run.id == run_id, Run.claim == claim).values(**values)).rowcount != 1:
-            raise LostClaim(f"run {run_id} was re-queued and claimed elsewhere")
-
-
-def _check_mine(run_id: int, claim: str) -> None:
-    """LostClaim unless `claim` still owns the run: asked before anything is written to its folder."""
-    with db.session() as s:
-        if s.get(Run, run_id).claim != claim:
-            raise LostClaim(f"run {run_id} was re-queued and claimed elsewhere")
-
-
-def _claim(run_id: int, device: str) -> str | None:
-    """Move a queued run to running under a fresh fencing token; None if someone else has it or it was cancelled.
+class _Execution:
+    """One claim on one run. Every write this execution makes to the run goes through here, and
+    stops with LostClaim once the claim is revoked.
 
     A worker presumed dead (its heartbeat starved, say) may still be running the job when the
-    reaper re-queues it: the token lets only the newest execution write progress, files or a status."""
-    claim = uuid.uuid4().hex
-    with db.session() as s:
-        res = s.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.status == "queued")
-            .values(status="running", phase="training", worker=worker.current_id(), claim=claim, device=device, started_at=now(), heartbeat=now())
-        )
-        return claim if res.rowcount == 1 else None
-
-
-class _Reporter:
-    """Writes progress to the store and reads the cancel flag, each at most twice a second."""
+    reaper re-queues it, revoking the claim: only the newest execution writes progress, files or a status."""
 
     def __init__(self, run_id: int, claim: str):
-        self.run_id, self.claim, self._checked, self._stop = run_id, claim, 0.0, False
+        self.run_id, self.claim = run_id, claim
+        self.last_epoch: int | None = None  # of the newest epoch checkpoint, written or resumed from
+        self._checked, self._stop = 0.0, False
+
+    @classmethod
+    def start(cls, run_id: int, device: str) -> _Execution | None:
+        """Move a queued run to running under a fresh claim; None if someone else has it or it was cancelled."""
+        claim = uuid.uuid4().hex
+        with db.session() as s:
+            res = s.execute(
+                update(Run)
+                .where(Run.id == run_id, Run.status == "queued")
+                .values(status="running", phase="training", worker=worker.current_id(), claim=claim, device=device, started_at=now(), heartbeat=now())
+            )
+        return cls(run_id, claim) if res.rowcount == 1 else None
+
+    def set(self, **values) -> None:
+        """Update the run (and its heartbeat) while the claim holds; LostClaim otherwise. Called
+        before every file written to the run's folder too, as the ownership check."""
+        with db.session() as s:
+            stmt = update(Run).where(Run.id == self.run_id, Run.claim == self.claim).values(heartbeat=now(), **values)
+            if s.execute(stmt).rowcount != 1:
+                raise LostClaim(f"run {self.run_id} was re-queued and claimed elsewhere")
 
     def progress(self, p: Progress) -> None:
-        _set_mine(self.run_id, self.claim, progress=p.as_dict(), heartbeat=now())
+        self.set(progress=p.as_dict())
         runlog.add_losses(self.run_id, {"epoch": p.epoch, "step": p.step, "steps": p.steps, "losses": p.losses})
         losses = "  ".join(f"{k} {v:.4g}" for k, v in p.losses.items())
         runlog.write(self.run_id, f"epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps}  {losses}  {p.images_per_s:.0f} img/s")
 
     def should_stop(self) -> bool:
+        """The user's cancel flag, read at most twice a second (and the claim checked with it)."""
         t = time.monotonic()
         if t - self._checked > 0.5:
             self._checked = t
+            self.set()
             with db.session() as s:
-                run = s.get(Run, self.run_id)
-                if run.claim != self.claim:
-                    raise LostClaim(f"run {self.run_id} was re-queued and claimed elsewhere")
-                self._stop = bool(run.cancel_requested)
+                self._stop = bool(s.get(Run, self.run_id).cancel_requested)
         return self._stop
+
+    def checkpoint(self, state: dict) -> None:
+        """The epoch checkpoint a resumed run starts from."""
+        self.set()
+        _save_atomic(db.resume_path(self.run_id), state)
+        self.last_epoch = state["epoch"]
 
 
 def _save_atomic(path, obj) -> None:
@@ -124,19 +126,14 @@ def _training_set(dataset_id: int, rnd: Round, train_idx: np.ndarray, model) -> 
     return images, weights
 
 
-def _explain(e: Exception, run_id: int) -> str:
+def _explain(e: Exception, params: dict, last_epoch: int | None) -> str:
     """A failed run's error as its user should read it: what happened, and what to do."""
     text = f"{type(e).__name__}: {e}"
     if isinstance(e, torch.cuda.OutOfMemoryError) or "out of memory" in str(e).lower():
-        with db.session() as s:
-            batch = (s.get(Run, run_id).params or {}).get("batch_size")
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # the worker goes on to its next job
+        batch = params.get("batch_size")
         text = f"out of GPU memory{f' at batch size {batch}' if batch else ''}: try a smaller batch_size (or smaller images, or a narrower nf). ({text})"
-    path = db.resume_path(run_id)
-    if isinstance(e, Diverged) and path.exists():
-        epoch = torch.load(path, map_location="cpu", weights_only=True)["epoch"]
-        text += f"; the checkpoint after epoch {epoch}, the last good one, is kept"
+    if isinstance(e, Diverged) and last_epoch is not None:
+        text += f"; the checkpoint after epoch {last_epoch}, the last good one, is kept"
     return text
 
 
@@ -144,13 +141,15 @@ def _explain(e: Exception, run_id: int) -> str:
 def execute_run(run_id: int) -> None:
     """Train, score and map one run; every outcome ends in a final status in the store."""
     device = config.device()
-    claim = _claim(run_id, device)
-    if claim is None:
+    ex = _Execution.start(run_id, device)
+    if ex is None:
         return
+    params: dict = {}
     try:
         with db.session() as s:
             run = s.get(Run, run_id)
             rnd = s.get(Round, run.round_id)
+        params = run.params or {}
         runlog.write(run_id, f"{run.detector} ({run.preset}) claimed by worker {worker.current_id()} on {device}; params {run.params}")
         exp = experiments.get_experiment(rnd.experiment_id)
         ds = experiments.dataset_of(exp)
@@ -158,32 +157,26 @@ def execute_run(run_id: int) -> None:
         test_idx = experiments.test_idx(exp)
         torch.manual_seed(exp.seed)  # weight init too, so CPU runs repeat exactly
         model = registry.get(run.detector)(ds.channels, ds.size, run.params).to(device)
-        reporter = _Reporter(run_id, claim)
         images, weights = _training_set(ds.id, rnd, train_idx, model)
         extra = {}
         if model.resumable:
-            path = db.resume_path(run_id)
-
-            def checkpoint(state) -> None:
-                _check_mine(run_id, claim)
-                _save_atomic(path, state)
-
-            extra["checkpoint"] = checkpoint
-            if path.exists():
-                extra["resume"] = torch.load(path, map_location=device, weights_only=True)
-                runlog.write(run_id, f"resuming from the checkpoint after epoch {extra['resume']['epoch']}")
-        model.fit(images, weights=weights, progress=reporter.progress, should_stop=reporter.should_stop, seed=exp.seed, **extra)
-        _check_mine(run_id, claim)
+            extra["checkpoint"] = ex.checkpoint
+            if db.resume_path(run_id).exists():
+                extra["resume"] = torch.load(db.resume_path(run_id), map_location=device, weights_only=True)
+                ex.last_epoch = extra["resume"]["epoch"]
+                runlog.write(run_id, f"resuming from the checkpoint after epoch {ex.last_epoch}")
+        model.fit(images, weights=weights, progress=ex.progress, should_stop=ex.should_stop, seed=exp.seed, **extra)
+        ex.set()
         save_checkpoint(run_id, model)
-        _check_mine(run_id, claim)  # the resume checkpoint may be the new execution's by now
+        ex.set()  # the resume checkpoint may be the new execution's by now
         db.resume_path(run_id).unlink(missing_ok=True)
         for name, values in model.artifacts().items():
             arrays.save(db.folder("runs", run_id) / f"fit_{name}.npy", values)
-        _set_mine(run_id, claim, phase="scoring", heartbeat=now())
+        ex.set(phase="scoring")
         runlog.write(run_id, "trained; checkpoint saved; scoring")
         idx = np.concatenate([train_idx, test_idx])
         result = model.infer(datasets.images(ds.id, idx))
-        _check_mine(run_id, claim)
+        ex.set()
         folder = db.folder("runs", run_id)
         arrays.save(folder / "idx.npy", idx)
         arrays.save(folder / "part.npy", np.r_[np.zeros(len(train_idx), np.int8), np.ones(len(test_idx), np.int8)])
@@ -198,7 +191,7 @@ def execute_run(run_id: int) -> None:
         m["train_anomalies"] = int((truth[train_idx] == 1).sum())
         for part, sl in (("train", slice(0, len(train_idx))), ("test", slice(len(train_idx), None))):
             m.update({f"{part}_{k}": v for k, v in metrics.auroc_ap(truth[idx[sl]], score[sl]).items()})
-        _set_mine(run_id, claim, status="succeeded", phase="embedding", metrics=m, finished_at=now(), heartbeat=now())
+        ex.set(status="succeeded", phase="embedding", metrics=m, finished_at=now())
         runlog.write(run_id, "succeeded: " + ", ".join(f"{k} {m[k]:.3f}" for k in ("test_auroc", "test_ap") if m.get(k) is not None) + "; mapping the latents")
     except LostClaim as e:
         log.warning("%s; this execution stops and leaves it to the new one", e)
@@ -206,15 +199,15 @@ def execute_run(run_id: int) -> None:
         return
     except Cancelled:
         with contextlib.suppress(LostClaim):
-            _set_mine(run_id, claim, status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
+            ex.set(status="cancelled", phase="", finished_at=now(), error="cancelled by the user")
             db.resume_path(run_id).unlink(missing_ok=True)
             runlog.write(run_id, "cancelled by the user")
         return
     except Exception as e:
         log.error("run %s failed:\n%s", run_id, traceback.format_exc())
-        error = _explain(e, run_id)
+        error = _explain(e, params, ex.last_epoch)
         with contextlib.suppress(LostClaim):  # a superseded execution's failure is not the run's
-            _set_mine(run_id, claim, status="failed", phase="", finished_at=now(), error=error)
+            ex.set(status="failed", phase="", finished_at=now(), error=error)
             runlog.write(run_id, f"failed: {error}")
         return
     _embed(run_id, result.latent)

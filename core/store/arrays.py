@@ -18,7 +18,7 @@ class DiskFull(OSError):
     """The disk under the home folder filled up; what was being written has been removed."""
 
 
-def disk_full(e: OSError, path: Path) -> OSError:
+def _disk_full(e: OSError, path: Path) -> OSError:
     """`e` as a DiskFull naming the file when it says the disk or quota is full; else `e` itself."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         return DiskFull(e.errno, f"no space left on the disk holding {path.parent} while writing {path.name}: free some space and try again (nothing was left half-written)")
@@ -37,7 +37,7 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise disk_full(e, path) from e
+        raise _disk_full(e, path) from e
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -98,16 +98,20 @@ def session() -> Iterator[Session]:
             raise
 
 
+def _folder_path(kind: str, ident: int) -> Path:
+    return config.home() / kind / str(ident)
+
+
 def folder(kind: str, ident: int) -> Path:
-    """The folder of arrays for one dataset, experiment, round or run."""
-    path = config.home() / kind / str(ident)
+    """The folder of arrays for one dataset, experiment, round or run (made if missing)."""
+    path = _folder_path(kind, ident)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def resume_path(run_id: int) -> Path:
     """Where a run's training state is checkpointed after every epoch (gone once the run ends well)."""
-    return config.home() / "runs" / str(run_id) / "resume.pt"
+    return _folder_path("runs", run_id) / "resume.pt"
 
 
 def reset_engines() -> None:
