@@ -50,6 +50,18 @@ def write(name: str, record: dict) -> Path:
     return path
 
 
+def keep(record: dict, name: str) -> None:
+    """Save a long run's record as it goes, so an interrupted run keeps what it measured (a `--quick` one saves nothing)."""
+    if not record.get("quick"):
+        write(name, record)
+
+
+def saved(pattern: str) -> list[dict]:
+    """Every full (not `--quick`) result under results/ matching the glob `pattern`, by file name."""
+    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(pattern))]
+    return [r for r in records if not r.get("quick")]
+
+
 @contextmanager
 def throwaway_home(**env: str) -> Iterator[Path]:
     """A temporary WINNOW_HOME (and settings) for one benchmark: the user's own store is never

@@ -9,14 +9,13 @@ set is contaminated to p with them (the app's own split: 30 % of every class hel
 test set, then p·N/(1−p) anomalies drawn into training); test AUROC per detector, class, p and
 seed. leave-one-out (methods.md §1, GANomaly): each class in turn the anomaly, the other nine
 normal, p = 0. Detectors are fitted in-process straight from the registry (no queue, no map).
-The README gets mean ± std over classes and seeds per detector and p, the drop from p = 0 to
+The README gets mean ± std over classes and seeds per detector and p, the change from p = 0 to
 10 %, and per-class tables. `--quick` (CI): the built-in digits, classes 0 and 1, p 0 and 10 %,
 iforest and knn and a 2-epoch autoencoder, one seed; nothing saved.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -58,13 +57,14 @@ def main(argv: list[str] | None = None) -> dict:
         a.contamination = "0"
     from sklearn.metrics import roc_auc_score
 
-    from benchmarks.common import environment, finish, write
+    from benchmarks.common import environment, finish, keep
     from core.data.importers import load_source
     from core.data.split import make_split
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
-    record = {"benchmark": a.protocol, "quick": a.quick, "complete": False, "preset": a.preset, "epochs": a.epochs, "test_share": a.test_share, **environment(), "rows": rows}
+    settings = {k: getattr(a, k) for k in ("datasets", "classes", "contamination", "detectors", "seeds", "preset", "epochs", "test_share")}
+    record = {"benchmark": a.protocol, "quick": a.quick, "complete": False, **settings, **environment(), "rows": rows}
     name = f"{a.protocol}-{a.detectors.replace(',', '+')}-{a.preset}"
     name += (f"-{a.datasets.replace(',', '+')}" if a.datasets != "mnist,fashion" else "") + (f"-e{a.epochs}" if a.epochs else "") + "-cpu"
     for key in a.datasets.split(","):
@@ -84,34 +84,35 @@ def main(argv: list[str] | None = None) -> dict:
                         auroc = float(roc_auc_score(truth, scores))
                         rows.append({"dataset": title, "class": data.classes[c], "p": p, "seed": seed, "detector": det, "auroc": auroc, "train": int(len(split.train)), "seconds": round(secs, 1)})
                         say(f"{title} {data.classes[c]} p={p} seed={seed} {det}: AUROC {auroc:.3f} ({secs:.0f} s)")
-                        if not a.quick:  # hours of CPU: what has run is kept if the rest is cut off
-                            write(name, record)
+                        keep(record, name)  # hours of CPU: what has run is kept if the rest is cut off
     record["complete"] = True
-    finish(record, name, table(record))
-    if not a.quick and a.protocol == "one-class":
-        print(f"plotted {plot_saved()}")
-    return record
+    return finish(record, name, table(record))
 
 
-RESULTS_PNG = Path(__file__).resolve().parent / "results" / "one-class-auroc-vs-p.png"
+PLOT_NAME = "one-class-auroc-vs-p.png"  # drawn by `python -m benchmarks.readme` from every saved record
 
 
-def plot_saved() -> Path:
-    """The PNG of every saved (non-quick) one-class result together."""
-    from benchmarks.common import RESULTS
+def labelled(records: list[dict]) -> list[dict]:
+    """Every row of `records`, its "label" the detector plus, for a deep one trained with an
+    epochs override, the epochs: runs of one detector at different lengths are never pooled."""
+    from core.models import registry
 
-    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("one-class-*.json"))]
-    return plot({"rows": [r for rec in records if not rec.get("quick") for r in rec["rows"]]}, RESULTS_PNG)
+    out = []
+    for rec in records:
+        for r in rec["rows"]:
+            short = rec.get("epochs") and registry.get(r["detector"]).deep
+            out.append(r | {"label": f"{r['detector']} ({rec['epochs']} epochs)" if short else r["detector"]})
+    return out
 
 
-def plot(record: dict, path: Path) -> Path:
+def plot(records: list[dict], path: Path) -> Path:
     """Mean test AUROC against contamination p, one line per detector, one panel per dataset (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = record["rows"]
+    rows = [r | {"detector": r["label"]} for r in labelled(records)]
     sets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False, sharey=True)
     for ax, ds in zip(axes[0], sets):
@@ -146,10 +147,10 @@ def table(record: dict) -> str:
         for d in dets:
             by_p = {p: [r["auroc"] for r in rows if r["dataset"] == ds and r["detector"] == d and r["p"] == p] for p in ps}
             cells = [_mean_std(v) if v else "–" for v in by_p.values()]
-            drop = ""
+            change = ""
             if {0.0, 0.1} <= set(ps) and by_p[0.0] and by_p[0.1]:
-                drop = f" {100 * (statistics.mean(by_p[0.1]) - statistics.mean(by_p[0.0])):+.1f} points |"
-            lines.append(f"| {ds} | `{d}` | " + " | ".join(cells) + (" |" + drop if drop else " |"))
+                change = f" {100 * (statistics.mean(by_p[0.1]) - statistics.mean(by_p[0.0])):+.1f} points |"
+            lines.append(f"| {ds} | `{d}` | " + " | ".join(cells) + (" |" + change if change else " |"))
     lines += ["", "Per class (mean over seeds), " + ", ".join(f"`{d}`" for d in dets) + " in that order:", ""]
     lines.append("| dataset | class | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + " |")
     lines.append("|---|---|" + "---|" * len(ps))
@@ -165,21 +166,23 @@ def table(record: dict) -> str:
 
 def verdicts(records: list[dict]) -> list[str]:
     """Issue #6's bar per dataset: the best deep detector's mean AUROC against IsolationForest's on
-    the same classes, contamination levels and seeds, and each detector's drop from p = 0 to 10 %."""
-    rows = [r for rec in records for r in rec["rows"]]
+    the same classes, contamination levels and seeds, and each detector's change from p = 0 to 10 %."""
+    from core.models import registry
+
+    rows = labelled(records)
     out = []
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == ds]
-        cells = lambda d: {(r["class"], r["p"], r["seed"]): r["auroc"] for r in mine if r["detector"] == d}  # noqa: E731
-        dets = list(dict.fromkeys(r["detector"] for r in mine))
-        drops = []
+        cells = lambda d: {(r["class"], r["p"], r["seed"]): r["auroc"] for r in mine if r["label"] == d}  # noqa: E731
+        dets = list(dict.fromkeys(r["label"] for r in mine))
+        changes = []
         for d in dets:
             c = cells(d)
             pairs = [(v, c[(k[0], 0.1, k[2])]) for k, v in c.items() if k[1] == 0.0 and (k[0], 0.1, k[2]) in c]
             if pairs:
-                drops.append(f"`{d}` {100 * statistics.mean(b - a for a, b in pairs):+.1f}")
-        line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over classes): " + ", ".join(drops) + "." if drops else f"{ds}:"
-        deep = [d for d in dets if d not in ("iforest", "knn")]
+                changes.append(f"`{d}` {100 * statistics.mean(b - a for a, b in pairs):+.1f}")
+        line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over classes): " + ", ".join(changes) + "." if changes else f"{ds}:"
+        deep = list(dict.fromkeys(r["label"] for r in mine if registry.get(r["detector"]).deep))
         forest = cells("iforest")
         if forest and deep:
             best = None

@@ -81,7 +81,7 @@ def measure_first_histogram(epochs: int | None = None) -> dict:
     for label in ("cold_s", "warm_s"):
         t = time.perf_counter()
         (run,) = runs.queue_runs(cli.DEMO_EXPERIMENT, ["autoencoder"], "quick", runs.with_epochs(["autoencoder"], epochs))
-        _wait(lambda: runs.get_run(run.id).status in ("succeeded", "failed"), 600, "the demo run")
+        _wait(lambda: runs.get_run(run.id).status in runs.FINAL, 600, "the demo run")
         if runs.get_run(run.id).status != "succeeded":
             raise RuntimeError(runs.get_run(run.id).error)
         out[label] = time.perf_counter() - t

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import re
 
-from benchmarks.common import RESULTS
+from benchmarks.common import RESULTS, saved
+from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
+from benchmarks.one_class import plot as one_class_plot
 from benchmarks.one_class import table as one_class_table
 from benchmarks.one_class import verdicts as one_class_verdicts
 from benchmarks.page_speed import table as page_speed_table
@@ -93,9 +95,7 @@ def queue_overhead_section() -> str:
 
 
 def _latest(pattern: str) -> dict | None:
-    paths = sorted(RESULTS.glob(pattern))
-    records = [json.loads(p.read_text()) for p in paths]
-    records = [r for r in records if not r.get("quick")]
+    records = saved(pattern)
     return max(records, key=lambda r: r["date"]) if records else None
 
 
@@ -123,29 +123,25 @@ def table1_section() -> str:
 
 def _protocol_section(protocol: str) -> str:
     """Every full result of a one_class protocol (one file per detector set), with the verdicts across them."""
-    records = [json.loads(p.read_text()) for p in sorted(RESULTS.glob(f"{protocol}-*.json"))]
-    records = [r for r in records if not r.get("quick")]
+    records = saved(f"{protocol}-*.json")
     if not records:
         return f"Not measured yet: run `.venv/bin/python -m benchmarks.one_class --protocol {protocol}`."
     parts = []
     for r in records:
-        dets = ",".join(dict.fromkeys(x["detector"] for x in r["rows"]))
-        seeds = ",".join(str(s) for s in sorted({x["seed"] for x in r["rows"]}))
-        ps = ",".join(f"{p:g}" for p in sorted({x["p"] for x in r["rows"]}))
-        sets = ",".join(dict.fromkeys({"MNIST": "mnist", "Fashion-MNIST": "fashion"}.get(x["dataset"], x["dataset"]) for x in r["rows"]))
         partial = "" if r.get("complete", True) else " **Partial: the run was stopped before every class and contamination level was measured.**"
+        options = [f"--{k} {r[k]}" for k in ("datasets", "classes", "detectors", "seeds")]
+        options += [f"--contamination {r['contamination']}"] if protocol == "one-class" else []
+        options += [f"--preset {r['preset']}"] + ([f"--epochs {r['epochs']}"] if r.get("epochs") else [])
+        threads = "OMP_NUM_THREADS=1 " if r["threads"] == 1 else ""
         parts.append(
             f"Test AUROC; {_stamp(r)}.{partial}\n\n"
-            f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.one_class --protocol {protocol} "
-            f"--datasets {sets} --detectors {dets} --seeds {seeds}" + (f" --contamination {ps}" if protocol == "one-class" else "")
-            + f" --preset {r['preset']}" + (f" --epochs {r['epochs']}" if r.get("epochs") else "") + "`\n\n"
+            f"Command: `{threads}.venv/bin/python -m benchmarks.one_class --protocol {protocol} {' '.join(options)}`\n\n"
             + one_class_table(r)
         )
     text = "\n\n".join(parts)
     if protocol == "one-class":
         text += "\n\n" + "\n".join(f"- {v}" for v in one_class_verdicts(records))
-        if (RESULTS / "one-class-auroc-vs-p.png").exists():
-            text += "\n\n![Test AUROC against contamination](benchmarks/results/one-class-auroc-vs-p.png)"
+        text += f"\n\n![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"
     return text
 
 
@@ -171,5 +167,7 @@ def render(text: str) -> str:
 
 
 if __name__ == "__main__":
+    if saved("one-class-*.json"):
+        print(f"plotted {one_class_plot(saved('one-class-*.json'), RESULTS / ONE_CLASS_PLOT)}")
     README.write_text(render(README.read_text()))
     print(f"updated {README}")

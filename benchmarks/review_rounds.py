@@ -17,7 +17,6 @@ nothing under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
     if a.budget >= 1:
         a.budget = int(a.budget)
     keys = ["digits"] if a.quick else (["fashion", "mnist"] if a.dataset == "both" else [a.dataset])
-    from benchmarks.common import environment, throwaway_home, write
+    from benchmarks.common import environment, finish, throwaway_home
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     with throwaway_home():
@@ -114,14 +113,8 @@ def main(argv: list[str] | None = None) -> dict:
         **environment(),
         "datasets": results,
     }
-    print(table(record))
-    print("\n".join(verdicts(record)))
-    if not a.quick:
-        name = f"review_rounds-{'+'.join(a.detectors)}-by-{'+'.join(a.rank_by)}{'-neg' if a.negatives else ''}-{a.preset}-{record['device']}"
-        print(f"saved {write(name, record)}")
-    else:
-        print(json.dumps(record))
-    return record
+    name = f"review_rounds-{'+'.join(a.detectors)}-by-{'+'.join(a.rank_by)}{'-neg' if a.negatives else ''}-{a.preset}-{record['device']}"
+    return finish(record, name, table(record) + "\n" + "\n".join(verdicts(record)))
 
 
 def _cuda() -> bool:

@@ -125,7 +125,7 @@ def table(record: dict) -> str:
     """The README's markdown table for one speed record."""
     cols = list(record["rows"][0])
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(str(r.get(c, "–")) for c in cols) + " |" for r in record["rows"]]
+    lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in record["rows"]]
     return "\n".join(lines)
 
 

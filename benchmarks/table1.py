@@ -129,11 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
     a = ap.parse_args(argv)
     if a.quick:
         a.pairs, a.alphas, a.detectors, a.epochs = "digits-0-2", "0.05", "autoencoder,aae_itsr", a.epochs or 3
-    from benchmarks.common import finish, write
+    from benchmarks.common import environment, finish, keep
 
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
-    record(a, rows, complete=False)  # the environment as the run starts
+    settings = {k: getattr(a, k) for k in ("pairs", "alphas", "detectors", "preset", "epochs", "seed")}
+    record = {"benchmark": "table1", "quick": a.quick, "complete": False, **settings, **environment(), "rows": rows}
+    name = f"table1-{a.preset}-cpu"
     loaded: dict[str, tuple] = {}
     for pair in a.pairs.split(","):
         source, normal, other = PAIRS[pair]
@@ -142,29 +144,14 @@ def main(argv: list[str] | None = None) -> dict:
         images, labels, train_mask, classes = loaded[source]
         for alpha in map(float, a.alphas.split(",")):
             sets = make_sets(labels, train_mask, classes, normal, other, alpha, a.seed)
-            for name in a.detectors.split(","):
+            for det in a.detectors.split(","):
                 row = {"pair": pair, "alpha": alpha, "train": int(len(sets["train"])), "contaminants": sets["contaminants"]}
-                row |= run_one(name, images, sets, a.preset, a.epochs, a.seed)
+                row |= run_one(det, images, sets, a.preset, a.epochs, a.seed)
                 rows.append(row)
-                say(f"{pair} α={alpha} {name}: BAcc observed {row['observed']['bacc']:.3f}, unobserved {row['unobserved']['bacc']:.3f} ({row['fit_s']} s)")
-                if not a.quick:  # a long run saves as it goes: an interrupted one keeps what it measured
-                    write(f"table1-{a.preset}-cpu", record(a, rows, complete=False))
-    return finish(record(a, rows, complete=True), f"table1-{a.preset}-cpu", table(record(a, rows, complete=True)))
-
-
-_ENVIRONMENT: dict = {}
-
-
-def record(a, rows: list[dict], complete: bool) -> dict:
-    """The result file: settings, environment (as the run started), rows so far, and whether every row was measured."""
-    from benchmarks.common import environment
-
-    if not _ENVIRONMENT:
-        _ENVIRONMENT.update(environment())
-    return {
-        "benchmark": "table1", "quick": a.quick, "complete": complete, "pairs": a.pairs, "alphas": a.alphas,
-        "detectors": a.detectors, "preset": a.preset, "epochs": a.epochs, "seed": a.seed, **_ENVIRONMENT, "rows": rows,
-    }
+                say(f"{pair} α={alpha} {det}: BAcc observed {row['observed']['bacc']:.3f}, unobserved {row['unobserved']['bacc']:.3f} ({row['fit_s']} s)")
+                keep(record, name)  # a long run saves as it goes: an interrupted one keeps what it measured
+    record["complete"] = True
+    return finish(record, name, table(record))
 
 
 def table(record: dict) -> str:

@@ -60,6 +60,8 @@ marks = {"rejected": "✗ ", "active": ""}
 show_grid(images, [f"{marks[s]}#{i} {lab}".strip() for i, s, lab in zip(view["sample"], view["status"], view["label"])])
 
 columns = {"sample": "sample", "class": "known class", "score": "score", "percentile": "percentile", "disagreement": "disagreement", "status": "status", "label": "label", "suggested": "set aside at step", "part": "part"}
+if not (df.suggested > 0).any():  # only detectors that set samples aside while fitting (ITSR) fill it
+    del columns["suggested"]
 table = view[list(columns)].rename(columns=columns)
 event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"review:{run.id}:{which}:{order}:{page}", width="stretch")
 ticked = table.iloc[event.selection.rows]["sample"].tolist() if event and event.selection.rows else []

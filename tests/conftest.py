@@ -5,6 +5,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,19 +38,39 @@ def kill_workers(home: Path) -> None:
             pass
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """An empty WINNOW_HOME; workers started inside it are killed afterwards."""
+@contextmanager
+def home_at(path: Path):
+    """WINNOW_HOME at `path` on the CPU with the default SQLite store, for the duration (a module
+    fixture's too); workers started inside it are killed afterwards."""
     from core.store import db
 
-    path = tmp_path / "home"
-    monkeypatch.setenv("WINNOW_HOME", str(path))
-    monkeypatch.setenv("WINNOW_DEVICE", "cpu")
-    monkeypatch.delenv("WINNOW_DB_URL", raising=False)
-    db.reset_engines()
-    yield path
-    kill_workers(path)
-    db.reset_engines()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WINNOW_HOME", str(path))
+        mp.setenv("WINNOW_DEVICE", "cpu")
+        mp.delenv("WINNOW_DB_URL", raising=False)
+        db.reset_engines()
+        try:
+            yield path
+        finally:
+            kill_workers(path)
+            db.reset_engines()
+
+
+def page(name: str, **state):
+    """Page `name` run once by Streamlit's AppTest, with `state` in its session state."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+@pytest.fixture
+def home(tmp_path):
+    """An empty WINNOW_HOME; workers started inside it are killed afterwards."""
+    with home_at(tmp_path / "home") as path:
+        yield path
 
 
 @pytest.fixture

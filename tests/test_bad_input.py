@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.services import experiments, metrics, review, runs
-from tests.conftest import ROOT
+from tests.conftest import ROOT, page
 
 
 def test_unknown_classes_and_an_empty_normal_class_are_refused_by_name(digits):
@@ -30,12 +30,9 @@ def test_a_threshold_must_be_finite_and_an_empty_score_set_flags_nothing(trained
         review.decide(1, [1], "delete")
 
 
-def _review_page(exp_id: int, run_id: int, selected: list[int] | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / "review.py"), default_timeout=60)
-    at.session_state["experiment_id"], at.session_state["run_id"] = exp_id, run_id
-    if selected is not None:
-        at.session_state[f"selection:{exp_id}"] = selected
-    return at.run()
+def _review_page(exp_id: int, run_id: int, selected: list[int] | None = None):
+    extra = {f"selection:{exp_id}": selected} if selected is not None else {}
+    return page("review", experiment_id=exp_id, run_id=run_id, **extra)
 
 
 def test_two_browser_sessions_keep_their_own_selections_and_both_decisions_count(trained, digits):

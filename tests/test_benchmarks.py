@@ -26,7 +26,7 @@ def test_speed_quick_mode_measures_every_detector_apart_and_saves_nothing():
     record = speed.main(["--quick", "--device", "cpu"])
     assert [r["detector"] for r in record["rows"]] == list(registry.NAMES)
     for r in record["rows"]:
-        assert r["paper train img/s"] > 0 and r["quick score img/s"] > 0 and r["paper peak memory (MB)"] >= 0
+        assert r["paper train img/s"] > 0 and r["quick score img/s"] > 0
     # the deep detectors hold activations and optimiser state: training them grows the process
     assert max(r["paper peak memory (MB)"] for r in record["rows"]) > 0
     assert "| knn |" in speed.table(record)
@@ -54,7 +54,8 @@ def test_queue_overhead_quick_mode_loses_nothing_and_saves_nothing(home):
     (b,) = record["backends"].values()
     assert b["jobs"] == 20 and b["lost"] == 0 and b["run_twice"] == 0 and b["drain_s"] > 0
     assert record["train_page"]["jobs"] == 20 and record["train_page"]["page_s"] > 0
-    assert record["first_histogram"]["cold_s"] > 0 and record["first_histogram"]["warm_s"] > 0
+    # the cold figure includes starting the worker and importing torch; the warm one does not
+    assert record["first_histogram"]["cold_s"] > record["first_histogram"]["warm_s"] > 0
     assert "| SQLite (one machine) |" in queue_overhead.table(record)
     assert set(common.RESULTS.glob("*.json")) == before
 
@@ -102,3 +103,32 @@ def test_one_class_quick_modes_cover_every_class_p_and_detector(home, protocol):
     if protocol == "one-class":
         png = one_class.plot(record, home / "plot.png")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def _one_class_record(epochs, aurocs: dict) -> dict:
+    """A hand-made one-class record: {(detector, p): AUROC} for one dataset, class and seed."""
+    rows = [{"dataset": "D", "class": "c", "p": p, "seed": 0, "detector": d, "auroc": v} for (d, p), v in aurocs.items()]
+    return {"epochs": epochs, "rows": rows}
+
+
+def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest():
+    from benchmarks import one_class
+
+    pixels = _one_class_record(None, {("iforest", 0.0): 0.90, ("iforest", 0.1): 0.88})
+    deep = _one_class_record(5, {("autoencoder", 0.0): 0.95, ("autoencoder", 0.1): 0.85, ("ganomaly", 0.0): 0.70, ("ganomaly", 0.1): 0.60})
+    (line,) = one_class.verdicts([pixels, deep])
+    assert "`iforest` -2.0" in line and "`autoencoder (5 epochs)` -10.0" in line and "`ganomaly (5 epochs)` -10.0" in line
+    assert "The best deep detector, `autoencoder (5 epochs)`, beats IsolationForest on raw pixels (+1.0 points" in line
+    worse = _one_class_record(5, {("autoencoder", 0.0): 0.80, ("autoencoder", 0.1): 0.70})
+    (line,) = one_class.verdicts([pixels, worse])
+    assert "`autoencoder (5 epochs)`, does not beat IsolationForest (-14.0 points" in line.replace("on raw pixels ", "")
+
+
+def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
+    from benchmarks import one_class
+
+    short = _one_class_record(5, {("autoencoder", 0.0): 0.80})
+    full = _one_class_record(None, {("autoencoder", 0.0): 0.96})
+    labels = {r["label"]: r["auroc"] for r in one_class.labelled([short, full])}
+    assert labels == {"autoencoder (5 epochs)": 0.80, "autoencoder": 0.96}
+

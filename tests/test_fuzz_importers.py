@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from core.data.importers import DataError, load_source
+from tests.conftest import home_at
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:Duplicate name")]  # zipfile warns; duplicates are part of the fuzz
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -109,15 +110,9 @@ def test_random_archive_trees_end_in_images_or_a_data_error(tmp_path_factory, en
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """One home for the upload fuzzing (a store per example would be slow)."""
-    from core.store import db
-
     root = tmp_path_factory.mktemp("fuzzstore")
-    old = os.environ.get("WINNOW_HOME")
-    os.environ["WINNOW_HOME"] = str(root / "home")
-    db.reset_engines()
-    yield root
-    db.reset_engines()
-    os.environ.pop("WINNOW_HOME") if old is None else os.environ.__setitem__("WINNOW_HOME", old)
+    with home_at(root / "home"):
+        yield root
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -1,11 +1,7 @@
 """Page logic with Streamlit's AppTest: every page renders, and its widgets do what they say."""
-import os
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from core.store import db
-from tests.conftest import ROOT, kill_workers
+from tests.conftest import home_at, page
 
 PAGES = ["data", "experiment", "train", "scores", "reconstructions", "latent_map", "review", "rounds"]
 
@@ -13,29 +9,16 @@ PAGES = ["data", "experiment", "train", "scores", "reconstructions", "latent_map
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     """A home with the digits demo and one finished autoencoder run (trained in this process)."""
-    old = {k: os.environ.get(k) for k in ("WINNOW_HOME", "WINNOW_DEVICE")}
-    home = tmp_path_factory.mktemp("pages") / "home"
-    os.environ["WINNOW_HOME"] = str(home)
-    os.environ["WINNOW_DEVICE"] = "cpu"
-    db.reset_engines()
-    from core.services import datasets, experiments, pipeline, runs
+    with home_at(tmp_path_factory.mktemp("pages") / "home"):
+        from core.services import datasets, experiments, pipeline, runs
 
-    datasets.import_dataset("builtin:digits", "digits")
-    exp = experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "demo")
-    (itsr,) = runs.queue_runs(exp.id, ["aae_itsr"], start_worker=False)
-    pipeline.execute_run(itsr.id)
-    (run,) = runs.queue_runs(exp.id, ["autoencoder"], params={"autoencoder": {"epochs": 8}}, start_worker=False)
-    pipeline.execute_run(run.id)
-    yield exp, runs.get_run(run.id)
-    kill_workers(home)
-    db.reset_engines()
-    for k, v in old.items():
-        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-
-
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
-    return at.run()
+        datasets.import_dataset("builtin:digits", "digits")
+        exp = experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "demo")
+        (itsr,) = runs.queue_runs(exp.id, ["aae_itsr"], start_worker=False)
+        pipeline.execute_run(itsr.id)
+        (run,) = runs.queue_runs(exp.id, ["autoencoder"], params={"autoencoder": {"epochs": 8}}, start_worker=False)
+        pipeline.execute_run(run.id)
+        yield exp, runs.get_run(run.id)
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -160,13 +143,15 @@ def test_review_shows_what_itsr_set_aside_as_suggestions(store):
     from core.services import runs
 
     itsr = next(r for r in runs.list_runs(exp.id) if r.detector == "aae_itsr")
-    at = AppTest.from_file(str(ROOT / "pages" / "review.py"), default_timeout=60)
-    at.session_state["run_id"] = itsr.id  # as if picked on another page
-    at.run()
+    at = page("review", run_id=itsr.id)  # as if picked on another page
     at.radio[0].set_value("suggested by the detector").run()
     assert not at.exception
     shown = int(at.caption[0].value.split(" samples")[0])
     assert shown > 0 and "aae_itsr" in at.caption[0].value
+    assert "set aside at step" in at.dataframe[0].value.columns
+    # a detector that sets nothing aside gets no such column
+    _, autoencoder = store
+    assert "set aside at step" not in page("review", run_id=autoencoder.id).dataframe[0].value.columns
 
 
 def test_scores_offer_a_consensus_of_the_rounds_detectors(store):

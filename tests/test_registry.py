@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from core.models import registry
-from tests.browser import ROOT
+from tests.conftest import ROOT
 
 
 def test_every_entry_names_its_class():
