@@ -101,7 +101,7 @@ def test_one_class_quick_modes_cover_every_class_p_and_detector(home, protocol):
     assert "| digits | `knn` |" in one_class.table(record)
     assert set(common.RESULTS.glob("*.json")) == before
     if protocol == "one-class":
-        png = one_class.plot(record, home / "plot.png")
+        png = one_class.plot([record], home / "plot.png")
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 

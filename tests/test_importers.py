@@ -601,6 +601,12 @@ def test_a_cifar_download_that_fails_its_checksum_is_refused_and_removed(tmp_pat
                 tar.addfile(info, io.BytesIO(data))
         Path(filename).write_bytes(buf.getvalue())
 
+    import urllib.request
+
+    def no_network(*_a, **_k):
+        raise AssertionError("the network was reached")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)  # the archive comes from fake_archive only
     monkeypatch.setenv("WINNOW_OFFLINE", "0")
     monkeypatch.setattr(utils, "_get_redirect_url", lambda url, max_hops=3: url)
     monkeypatch.setattr(utils, "_urlretrieve", fake_archive)
