@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 os.environ["WINNOW_OFFLINE"] = "1"  # no test may fetch data: every download path refuses (and workers inherit it)
+# A test that forgets its own home must not read or write the user's (.winnow, where app.sh puts the demo).
+os.environ["WINNOW_HOME"] = tempfile.mkdtemp(prefix="winnow-tests-")
 
 
 def wait_for(predicate, timeout: float = 120, every: float = 0.3):

@@ -5,6 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import app_server, browser_page, goto, no_exceptions, open_app, settle, shot
+from tests.conftest import home_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -199,4 +200,5 @@ def test_an_upload_above_the_size_limit_is_refused_naming_the_limit(tmp_path):
         no_exceptions(page)
     from core.services import datasets
 
-    assert datasets.list_datasets() == []
+    with home_at(tmp_path / "home"):  # the app's store, not this process's
+        assert datasets.list_datasets() == []
