@@ -35,6 +35,8 @@ def environment() -> dict:
         pass
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        # to the second: which of two runs on one day is newer (Table 1 cells are merged by it)
+        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{cpu}, {os.cpu_count()} cores" + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -101,7 +101,7 @@ def labelled(records: list[dict]) -> list[dict]:
     for rec in records:
         for r in rec["rows"]:
             short = rec.get("epochs") and registry.get(r["detector"]).deep
-            out.append(r | {"label": f"{r['detector']} ({rec['epochs']} epochs)" if short else r["detector"]})
+            out.append(r | {"label": f"{r['detector']} ({rec['epochs']} epoch{'' if rec['epochs'] == 1 else 's'})" if short else r["detector"]})
     return out
 
 
@@ -158,8 +158,8 @@ def table(record: dict) -> str:
         for c in dict.fromkeys(r["class"] for r in rows if r["dataset"] == ds):
             cells = []
             for p in ps:
-                per = [statistics.mean([r["auroc"] for r in rows if (r["dataset"], r["class"], r["p"], r["detector"]) == (ds, c, p, d)] or [float("nan")]) for d in dets]
-                cells.append(" / ".join(f"{v:.2f}" for v in per))
+                per = [[r["auroc"] for r in rows if (r["dataset"], r["class"], r["p"], r["detector"]) == (ds, c, p, d)] for d in dets]
+                cells.append(" / ".join(f"{statistics.mean(v):.2f}" if v else "–" for v in per))
             lines.append(f"| {ds} | {c} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from benchmarks.review_rounds import normalise as rounds_normalise
 from benchmarks.review_rounds import table as rounds_table
 from benchmarks.review_rounds import verdicts as rounds_verdicts
 from benchmarks.speed import table as speed_table
+from benchmarks.table1 import merged as table1_merged
 from benchmarks.table1 import table as table1_table
 from benchmarks.table1 import verdicts as table1_verdicts
 
@@ -30,7 +31,7 @@ def speed_section() -> str:
         r = json.loads(path.read_text())
         parts.append(
             f"{r['size']} px, {r['channels']} channel(s), paper widths at batch {r['batch']}, quick preset at its own batch; "
-            f"{r['n']} images; device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} threads), "
+            f"{r['n']} images; device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), "
             f"{r['date']}, commit {r['commit']}.\n\n"
             f"Command: `.venv/bin/python -m benchmarks.speed --size {r['size']} --channels {r['channels']} --batch {r['batch']} --n {r['n']} --device {r['device']}`\n\n"
             + speed_table(r)
@@ -59,7 +60,7 @@ def review_rounds_section() -> str:
             f"{', confirmed anomalies as negatives' if r.get('negatives') else ', no negatives'}.** "
             f"Detectors {', '.join(f'`{d}`' for d in r['detectors'])}, {r['preset']} preset{epochs}; p = {100 * r['contamination']:.0f} %, "
             f"test share {r['test_share']}, seed {r['seed']}; at most {r['max_rounds']} rounds inspecting {budget} of the training set each; "
-            f"device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}.\n\n"
+            f"device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}.\n\n"
             f"Command: `{command}`\n\n"
             + rounds_table(r)
             + "\n\n"
@@ -77,7 +78,7 @@ def page_speed_section() -> str:
     return (
         f"Fashion-MNIST, all {r['points']} images scored by `iforest` (fitted, scored and mapped with UMAP in "
         f"{r['iforest_fit_score_umap_s']} s, numba's first compile included); median of {r['repeat']} redraws; "
-        f"{r['machine']}, torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}.\n\n"
+        f"{r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}.\n\n"
         f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.page_speed`\n\n" + page_speed_table(r)
     )
 
@@ -101,20 +102,26 @@ def _latest(pattern: str) -> dict | None:
 
 def _stamp(r: dict) -> str:
     epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
-    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({r['threads']} threads), {r['date']}, commit {r['commit']}"
+    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}"
 
 
 def table1_section() -> str:
-    """Beggel et al.'s Table 1 protocol, ours beside the paper's."""
-    r = _latest("table1-*.json")
-    if r is None:
+    """Beggel et al.'s Table 1 protocol, ours beside the paper's, every saved run merged (newest cell wins)."""
+    records = saved("table1-*.json")
+    if not records:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.table1`."
-    partial = "" if r.get("complete", True) else " **Partial: the run was stopped before every cell was measured; the missing cells show –.**"
+    r, used = table1_merged(records)
+    runs = []
+    for u in used:
+        partial = "" if u.get("complete", True) else " **Partial: stopped before every cell was measured.**"
+        command = f"`.venv/bin/python -m benchmarks.table1 --pairs {u['pairs']} --alphas {u['alphas']} --detectors {u['detectors']} --preset {u['preset']}"
+        command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + "`"
+        runs.append(f"- {command}: {_stamp(u)}.{partial}")
+    head = "the run below" if len(used) == 1 else "the runs below; where two measured a cell, the newer one's is shown"
     return (
-        f"Balanced accuracy, ours / the paper's where it reports the cell; {_stamp(r)}.{partial}\n\n"
-        f"Command: `.venv/bin/python -m benchmarks.table1 --pairs {r['pairs']} --alphas {r['alphas']} --detectors {r['detectors']} --preset {r['preset']}"
-        + (f" --epochs {r['epochs']}" if r.get("epochs") else "")
-        + "`\n\n"
+        f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
+        + "\n".join(runs)
+        + "\n\n"
         + table1_table(r)
         + "\n\n"
         + "\n".join(f"- {v}" for v in table1_verdicts(r))

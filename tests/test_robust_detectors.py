@@ -75,8 +75,7 @@ def test_itsr_progress_counts_all_phases(itsr_run):
 
 def test_itsr_score_is_max_of_percentile_ranks(itsr_run, digits):
     model, images, _, _ = itsr_run
-    keep = model.artifacts()["weight"] > 0
-    ref = model.infer(images[keep]).scores  # the refined training set, as recorded at the end of fit
+    ref = model.infer(images).scores  # the whole training set, as recorded at the end of fit
     query = np.concatenate([images, digits[0][:200]])
     out = model.infer(query)
     rec, nll = out.scores["recon"], out.scores["prior_nll"]
@@ -94,7 +93,7 @@ def test_itsr_score_is_max_of_percentile_ranks(itsr_run, digits):
 
 def test_itsr_reference_buffers_survive_save_load(itsr_run):
     model, images, _, _ = itsr_run
-    assert model.ref_recon.numel() == model.ref_loglik.numel() == int((model.artifacts()["weight"] > 0).sum())
+    assert model.ref_recon.numel() == model.ref_loglik.numel() == len(images)
     buf = io.BytesIO()
     torch.save(model.state_dict(), buf)
     buf.seek(0)
@@ -146,6 +145,8 @@ def test_itsr_caller_weights_combine(digits):
     assert np.all(art["weight"][:6] == -1.0) and not art["set_aside"][:6].any()
     assert art["set_aside"][6:].any()
     assert set(np.unique(art["weight"][6:])) <= {1.0, 0.0, np.float32(model.params["w_anomaly"])}
+    # the score's references are the images the caller kept, set-aside candidates included
+    assert model.ref_recon.numel() == model.ref_loglik.numel() == len(images) - 6
     with pytest.raises(ValueError, match="weights"):
         tiny_itsr().fit(images, weights=user[:10])
 
