@@ -115,7 +115,7 @@ def table1_section() -> str:
     for u in used:
         partial = "" if u.get("complete", True) else " **Partial: stopped before every cell was measured.**"
         command = f"`.venv/bin/python -m benchmarks.table1 --pairs {u['pairs']} --alphas {u['alphas']} --detectors {u['detectors']} --preset {u['preset']}"
-        command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + "`"
+        command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + (f" --seed {u['seed']}" if u.get("seed") else "") + "`"
         runs.append(f"- {command}: {_stamp(u)}.{partial}")
     head = "the run below" if len(used) == 1 else "the runs below; where two measured a cell, the newer one's is shown"
     return (

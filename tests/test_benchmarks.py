@@ -92,14 +92,14 @@ def test_table1_sets_follow_the_papers_protocol():
     assert balanced_accuracy(np.array([0, 0, 1, 1]), np.array([False, True, True, True])) == 0.75
 
 
-def _table1_record(time: str, alphas: str, detectors: str, bacc: float) -> dict:
+def _table1_record(time: str, alphas: str, detectors: str, bacc: float, seed: int = 0) -> dict:
     """A hand-made Table 1 record: MNIST 0 vs 2, every α and detector at one balanced accuracy."""
     cell = lambda d: {"bacc": bacc} | ({"bacc_recon": 0.9, "bacc_prior": 0.6} if d == "aae_itsr" else {})  # noqa: E731
     rows = [
         {"pair": "mnist-0-2", "alpha": float(a), "detector": d, "observed": cell(d), "unobserved": cell(d)}
         for a in alphas.split(",") for d in detectors.split(",")
     ]
-    return {"time": time, "date": time[:10], "pairs": "mnist-0-2", "alphas": alphas, "detectors": detectors, "rows": rows}
+    return {"time": time, "date": time[:10], "pairs": "mnist-0-2", "alphas": alphas, "detectors": detectors, "seed": seed, "rows": rows}
 
 
 def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
@@ -125,6 +125,13 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     assert "within 0.03 of the paper or above in all 4 cells" in ae
     assert itsr.startswith("`aae_itsr`: 2 of 4 cells more than 0.03 below the paper")
     assert "mean balanced accuracy over all 6 cells measured: both (the paper's rule) 0.82, reconstruction error alone 0.90, prior likelihood alone 0.60." in itsr
+    # another seed adds to a cell instead of replacing it: mean ± std over seeds, verdicts on the mean
+    seed1 = _table1_record("2026-11-23T10:00:00Z", "0.01", "aae_itsr", 0.85, seed=1)
+    record, used = table1.merged([rerun, stale, old, wider, seed1])
+    assert used == [old, wider, rerun, seed1] and len(record["rows"]) == 7
+    assert "| observed | MNIST 0 vs 2 | 1 % | 0.80 / 0.69 | 0.90 ± 0.07 / 0.94 |" in table1.table(record)
+    (_, itsr) = table1.verdicts(record)
+    assert "observed MNIST 0 vs 2 α 1 %: 0.90 against 0.94" in itsr
 
 
 @pytest.mark.parametrize("protocol", ["one-class", "leave-one-out"])
