@@ -117,7 +117,7 @@ def table1_section() -> str:
         command = f"`.venv/bin/python -m benchmarks.table1 --pairs {u['pairs']} --alphas {u['alphas']} --detectors {u['detectors']} --preset {u['preset']}"
         command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + (f" --seed {u['seed']}" if u.get("seed") else "") + "`"
         runs.append(f"- {command}: {_stamp(u)}.{partial}")
-    head = "the run below" if len(used) == 1 else "the runs below; where two measured a cell, the newer one's is shown"
+    head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
     return (
         f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
         + "\n".join(runs)

@@ -240,7 +240,7 @@ def verdicts(record: dict) -> list[str]:
         if apart:
             mean = lambda k: sum(c[k] for c in apart) / len(apart)  # noqa: E731
             line += (
-                f" Its two criteria apart, mean balanced accuracy over all {len(apart)} cells measured: both (the paper's rule) {mean('bacc'):.2f},"
+                f" Its two criteria apart, mean balanced accuracy over all {len(apart)} results (test set × pair × α × seed): both (the paper's rule) {mean('bacc'):.2f},"
                 f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}."
             )
         out.append(line)

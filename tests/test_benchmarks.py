@@ -124,7 +124,7 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     (ae, itsr) = table1.verdicts(record)
     assert "within 0.03 of the paper or above in all 4 cells" in ae
     assert itsr.startswith("`aae_itsr`: 2 of 4 cells more than 0.03 below the paper")
-    assert "mean balanced accuracy over all 6 cells measured: both (the paper's rule) 0.82, reconstruction error alone 0.90, prior likelihood alone 0.60." in itsr
+    assert "mean balanced accuracy over all 6 results (test set × pair × α × seed): both (the paper's rule) 0.82, reconstruction error alone 0.90, prior likelihood alone 0.60." in itsr
     # another seed adds to a cell instead of replacing it: mean ± std over seeds, verdicts on the mean
     seed1 = _table1_record("2026-11-23T10:00:00Z", "0.01", "aae_itsr", 0.85, seed=1)
     record, used = table1.merged([rerun, stale, old, wider, seed1])
