@@ -48,7 +48,7 @@ def review_rounds_section() -> str:
     parts = []
     for r in records:
         budget = f"{100 * r['budget']:.0f} %" if isinstance(r["budget"], float) else f"{r['budget']} samples"
-        epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
+        epochs = f", {r['epochs']} epoch{'' if r['epochs'] == 1 else 's'}" if r.get("epochs") else ""
         dets, by = ",".join(r["detectors"]), ",".join(r["rank_by"])
         command = (
             f"{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.review_rounds --dataset both "
@@ -101,7 +101,7 @@ def _latest(pattern: str) -> dict | None:
 
 
 def _stamp(r: dict) -> str:
-    epochs = f", {r['epochs']} epochs" if r.get("epochs") else ""
+    epochs = f", {r['epochs']} epoch{'' if r['epochs'] == 1 else 's'}" if r.get("epochs") else ""
     return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}"
 
 
