@@ -139,9 +139,7 @@ def main(argv: list[str] | None = None) -> dict:
     rows = []
     settings = {k: getattr(a, k) for k in ("pairs", "alphas", "detectors", "preset", "epochs", "seed")}
     record = {"benchmark": "table1", "quick": a.quick, "complete": False, **settings, **environment(), "rows": rows}
-    # one file per detector set and α list: a run for more α or detectors never overwrites another
-    name = f"table1-{a.detectors.replace(',', '+')}-{a.alphas.replace(',', '+')}-{a.preset}" + (f"-e{a.epochs}" if a.epochs else "")
-    name += (f"-s{a.seed}" if a.seed else "") + "-cpu"
+    name = file_name(settings)
     loaded: dict[str, tuple] = {}
     for pair in a.pairs.split(","):
         source, normal, other = PAIRS[pair]
@@ -158,6 +156,15 @@ def main(argv: list[str] | None = None) -> dict:
                 keep(record, name)  # a long run saves as it goes: an interrupted one keeps what it measured
     record["complete"] = True
     return finish(record, name, table(record))
+
+
+def file_name(settings: dict) -> str:
+    """The results file of a run: one per pair set, detector set, α list, preset, epochs and seed,
+    so that no run overwrites another's cells."""
+    plus = lambda v: v.replace(",", "+")  # noqa: E731
+    s = settings
+    name = f"table1-{plus(s['pairs'])}-{plus(s['detectors'])}-{plus(s['alphas'])}-{s['preset']}"
+    return name + (f"-e{s['epochs']}" if s.get("epochs") else "") + (f"-s{s['seed']}" if s.get("seed") else "") + "-cpu"
 
 
 def merged(records: list[dict]) -> tuple[dict, list[dict]]:

@@ -1,4 +1,6 @@
 """The README's generated tables match the results they come from."""
+import json
+
 import pytest
 
 from benchmarks import readme
@@ -100,6 +102,17 @@ def _table1_record(time: str, alphas: str, detectors: str, bacc: float, seed: in
         for a in alphas.split(",") for d in detectors.split(",")
     ]
     return {"time": time, "date": time[:10], "pairs": "mnist-0-2", "alphas": alphas, "detectors": detectors, "seed": seed, "rows": rows}
+
+
+def test_table1_runs_that_differ_in_any_setting_keep_their_own_files():
+    from benchmarks import common, table1
+
+    base = {"pairs": "mnist-0-2", "detectors": "aae,aae_itsr", "alphas": "0.01,0.001", "preset": "quick", "epochs": None, "seed": 1}
+    variants = [base] + [base | {k: v} for k, v in [("pairs", "tshirt-boot"), ("detectors", "aae"), ("alphas", "0.05"), ("preset", "paper"), ("epochs", 5), ("seed", 2)]]
+    assert len({table1.file_name(v) for v in variants}) == len(variants)
+    # every saved record is found again under its own name
+    for path in common.RESULTS.glob("table1-*.json"):
+        assert table1.file_name(json.loads(path.read_text())) + ".json" == path.name
 
 
 def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
