@@ -2,7 +2,10 @@
 
     .venv/bin/python -m benchmarks.table1 [--pairs mnist-0-2,tshirt-boot,tshirt-pullover]
         [--alphas 0.05,0.01,0.001] [--detectors autoencoder,aae,aae_itsr,iforest,knn]
-        [--preset quick] [--root ../shared/data] [--quick]
+        [--preset quick] [--epochs N] [--seed 0] [--root ../shared/data] [--quick]
+
+Each run saves its own file (named by every setting); the README merges them cell by cell: a
+newer run replaces an older one's cells for the same seed, and several seeds are averaged.
 
 The protocol (methods.md §3): train on one normal class plus a fraction α of ONE anomaly class,
 taken from the datasets' official training files; test "observed" = every normal test image and
