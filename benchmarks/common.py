@@ -44,6 +44,19 @@ def environment() -> dict:
     }
 
 
+def plural(n: int, word: str) -> str:
+    """'1 thread', '2 threads'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def mean_std(values: list[float], digits: int = 3) -> str:
+    """Mean, with ± the standard deviation where there are several values (seeds, classes)."""
+    import statistics
+
+    mean = f"{statistics.mean(values):.{digits}f}"
+    return f"{mean} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
+
+
 def write(name: str, record: dict) -> Path:
     """Save a result as JSON under benchmarks/results/."""
     RESULTS.mkdir(exist_ok=True)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.common import mean_std, plural
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
 
@@ -101,7 +103,7 @@ def labelled(records: list[dict]) -> list[dict]:
     for rec in records:
         for r in rec["rows"]:
             short = rec.get("epochs") and registry.get(r["detector"]).deep
-            out.append(r | {"label": f"{r['detector']} ({rec['epochs']} epoch{'' if rec['epochs'] == 1 else 's'})" if short else r["detector"]})
+            out.append(r | {"label": f"{r['detector']} ({plural(rec['epochs'], 'epoch')})" if short else r["detector"]})
     return out
 
 
@@ -132,10 +134,6 @@ def plot(records: list[dict], path: Path) -> Path:
     return path
 
 
-def _mean_std(values: list[float]) -> str:
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
-
-
 def table(record: dict) -> str:
     """Mean ± std of test AUROC over classes and seeds, per dataset, detector and p; then per class."""
     rows = record["rows"]
@@ -146,7 +144,7 @@ def table(record: dict) -> str:
     for ds in dict.fromkeys(r["dataset"] for r in rows):
         for d in dets:
             by_p = {p: [r["auroc"] for r in rows if r["dataset"] == ds and r["detector"] == d and r["p"] == p] for p in ps}
-            cells = [_mean_std(v) if v else "–" for v in by_p.values()]
+            cells = [mean_std(v) if v else "–" for v in by_p.values()]
             change = ""
             if {0.0, 0.1} <= set(ps) and by_p[0.0] and by_p[0.1]:
                 change = f" {100 * (statistics.mean(by_p[0.1]) - statistics.mean(by_p[0.0])):+.1f} points |"

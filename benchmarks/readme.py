@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from benchmarks.common import RESULTS, saved
+from benchmarks.common import RESULTS, plural, saved
 from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
 from benchmarks.one_class import plot as one_class_plot
 from benchmarks.one_class import table as one_class_table
@@ -31,7 +31,7 @@ def speed_section() -> str:
         r = json.loads(path.read_text())
         parts.append(
             f"{r['size']} px, {r['channels']} channel(s), paper widths at batch {r['batch']}, quick preset at its own batch; "
-            f"{r['n']} images; device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), "
+            f"{r['n']} images; device `{r['device']}` — {r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), "
             f"{r['date']}, commit {r['commit']}.\n\n"
             f"Command: `.venv/bin/python -m benchmarks.speed --size {r['size']} --channels {r['channels']} --batch {r['batch']} --n {r['n']} --device {r['device']}`\n\n"
             + speed_table(r)
@@ -48,7 +48,7 @@ def review_rounds_section() -> str:
     parts = []
     for r in records:
         budget = f"{100 * r['budget']:.0f} %" if isinstance(r["budget"], float) else f"{r['budget']} samples"
-        epochs = f", {r['epochs']} epoch{'' if r['epochs'] == 1 else 's'}" if r.get("epochs") else ""
+        epochs = f", {plural(r['epochs'], 'epoch')}" if r.get("epochs") else ""
         dets, by = ",".join(r["detectors"]), ",".join(r["rank_by"])
         command = (
             f"{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.review_rounds --dataset both "
@@ -60,7 +60,7 @@ def review_rounds_section() -> str:
             f"{', confirmed anomalies as negatives' if r.get('negatives') else ', no negatives'}.** "
             f"Detectors {', '.join(f'`{d}`' for d in r['detectors'])}, {r['preset']} preset{epochs}; p = {100 * r['contamination']:.0f} %, "
             f"test share {r['test_share']}, seed {r['seed']}; at most {r['max_rounds']} rounds inspecting {budget} of the training set each; "
-            f"device `{r['device']}` — {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}.\n\n"
+            f"device `{r['device']}` — {r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
             f"Command: `{command}`\n\n"
             + rounds_table(r)
             + "\n\n"
@@ -78,7 +78,7 @@ def page_speed_section() -> str:
     return (
         f"Fashion-MNIST, all {r['points']} images scored by `iforest` (fitted, scored and mapped with UMAP in "
         f"{r['iforest_fit_score_umap_s']} s, numba's first compile included); median of {r['repeat']} redraws; "
-        f"{r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}.\n\n"
+        f"{r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
         f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.page_speed`\n\n" + page_speed_table(r)
     )
 
@@ -95,14 +95,9 @@ def queue_overhead_section() -> str:
     )
 
 
-def _latest(pattern: str) -> dict | None:
-    records = saved(pattern)
-    return max(records, key=lambda r: r["date"]) if records else None
-
-
 def _stamp(r: dict) -> str:
-    epochs = f", {r['epochs']} epoch{'' if r['epochs'] == 1 else 's'}" if r.get("epochs") else ""
-    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({r['threads']} thread{'' if r['threads'] == 1 else 's'}), {r['date']}, commit {r['commit']}"
+    epochs = f", {plural(r['epochs'], 'epoch')}" if r.get("epochs") else ""
+    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}"
 
 
 def table1_section() -> str:

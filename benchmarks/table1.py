@@ -25,10 +25,13 @@ the paper); `paper` needs a GPU. `--quick` (CI) runs the built-in digits (0 vs 2
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.common import mean_std
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
@@ -109,10 +112,9 @@ def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int 
 
     real, fixed = ALIASES.get(name, (name, {}))
     model, fit_s = fit_detector(real, images, sets["train"], preset, epochs, seed, fixed)
-    train_scores = model.infer(images[sets["train"]]).scores["score"]
-    threshold = 90.0 if real == "aae_itsr" else float(np.quantile(train_scores, 0.9))
-    out = {"detector": name, "fit_s": round(fit_s, 1), "threshold": threshold}
     train = model.infer(images[sets["train"]]).scores
+    threshold = 90.0 if real == "aae_itsr" else float(np.quantile(train["score"], 0.9))
+    out = {"detector": name, "fit_s": round(fit_s, 1), "threshold": threshold}
     for part in ("observed", "unobserved"):
         got = model.infer(images[sets[part]]).scores
         truth = sets[f"{part}_truth"]
@@ -175,6 +177,9 @@ def merged(records: list[dict]) -> tuple[dict, list[dict]]:
     that contributed a row, oldest first. A rerun of some cells (a fixed detector, a new α) replaces
     just those cells; a run with another seed adds to them."""
     order = sorted(records, key=lambda r: r.get("time") or r["date"])
+    lengths = {(r["preset"], r.get("epochs")) for r in order}
+    if len(lengths) > 1:  # a cell's seeds must be fits of one length, or its mean means nothing
+        raise ValueError(f"Table 1 runs at different presets or epochs cannot share one table: {sorted(lengths, key=str)}")
     cells: dict[tuple, tuple[int, dict]] = {}
     for i, rec in enumerate(order):
         for row in rec["rows"]:
@@ -186,7 +191,7 @@ def merged(records: list[dict]) -> tuple[dict, list[dict]]:
     dets = list(dict.fromkeys(d for i in used for d in order[i]["detectors"].split(",")))
     rank = lambda key: (pairs.index(key[0]), alphas.index(key[1]), dets.index(key[2]), key[3])  # noqa: E731
     rows = [cells[k][1] for k in sorted(cells, key=rank)]
-    return {**order[used[-1]], "rows": rows}, [order[i] for i in used]
+    return {"rows": rows}, [order[i] for i in used]
 
 
 def _by_cell(record: dict) -> dict[tuple, dict[str, list[float]]]:
@@ -197,15 +202,6 @@ def _by_cell(record: dict) -> dict[tuple, dict[str, list[float]]]:
         for part in ("observed", "unobserved"):
             cell[part].append(r[part]["bacc"])
     return cells
-
-
-def _shown(values: list[float]) -> str:
-    """Mean, with ± the spread over seeds where there are several."""
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean:.2f}"
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean:.2f} ± {std:.2f}"
 
 
 def table(record: dict) -> str:
@@ -219,7 +215,7 @@ def table(record: dict) -> str:
         shown = []
         for d in dets:
             got = by_cell.get((pair, alpha, d))
-            ours = _shown(got[part]) if got else "–"
+            ours = mean_std(got[part], 2) if got else "–"
             if paper and d in PAPER_COLUMN:
                 ours += f" / {paper[PAPER_COLUMN[d]]:.2f}"
             shown.append(ours)
@@ -230,17 +226,19 @@ def table(record: dict) -> str:
 def verdicts(record: dict) -> list[str]:
     """Issue #6's Table 1 target: each of AE, AAE and ITSR within 0.03 of the paper, or above, in every
     cell it reports; for `aae_itsr`, what its two criteria (Beggel et al. §3) score apart."""
-    out = []
+    out, by_cell = [], _by_cell(record)
     for d, col in PAPER_COLUMN.items():
         mine = [r for r in record["rows"] if r["detector"] == d]
         misses, cells = [], 0
-        for (pair, alpha, det), got in _by_cell(record).items():
+        for (pair, alpha, det), got in by_cell.items():
+            if det != d:
+                continue
             for part in ("observed", "unobserved"):
                 paper = PAPER.get((part, pair, alpha))
-                if det != d or paper is None:
+                if paper is None:
                     continue
                 cells += 1
-                ours = sum(got[part]) / len(got[part])  # the mean over seeds
+                ours = statistics.mean(got[part])  # over seeds
                 if paper[col] - ours > 0.03:
                     misses.append(f"{part} {TITLES[pair]} α {100 * alpha:g} %: {ours:.2f} against {paper[col]:.2f}")
         if not cells:
@@ -248,7 +246,7 @@ def verdicts(record: dict) -> list[str]:
         line = f"`{d}`: " + (f"within 0.03 of the paper or above in all {cells} cells." if not misses else f"{len(misses)} of {cells} cells more than 0.03 below the paper — " + "; ".join(misses) + ".")
         apart = [r[part] for r in mine for part in ("observed", "unobserved") if "bacc_recon" in r[part]]
         if apart:
-            mean = lambda k: sum(c[k] for c in apart) / len(apart)  # noqa: E731
+            mean = lambda k: statistics.mean(c[k] for c in apart)  # noqa: E731
             line += (
                 f" Its two criteria apart, mean balanced accuracy over all {len(apart)} results (test set × pair × α × seed): both (the paper's rule) {mean('bacc'):.2f},"
                 f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}."

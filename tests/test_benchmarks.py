@@ -101,7 +101,7 @@ def _table1_record(time: str, alphas: str, detectors: str, bacc: float, seed: in
         {"pair": "mnist-0-2", "alpha": float(a), "detector": d, "observed": cell(d), "unobserved": cell(d)}
         for a in alphas.split(",") for d in detectors.split(",")
     ]
-    return {"time": time, "date": time[:10], "pairs": "mnist-0-2", "alphas": alphas, "detectors": detectors, "seed": seed, "rows": rows}
+    return {"time": time, "date": time[:10], "pairs": "mnist-0-2", "alphas": alphas, "detectors": detectors, "seed": seed, "preset": "quick", "rows": rows}
 
 
 def test_table1_runs_that_differ_in_any_setting_keep_their_own_files():
@@ -145,6 +145,10 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     assert "| observed | MNIST 0 vs 2 | 1 % | 0.80 / 0.69 | 0.90 ± 0.07 / 0.94 |" in table1.table(record)
     (_, itsr) = table1.verdicts(record)
     assert "observed MNIST 0 vs 2 α 1 %: 0.90 against 0.94" in itsr
+    # fits of different lengths are never averaged or replaced as if they were seeds
+    longer = _table1_record("2026-11-23T11:00:00Z", "0.01", "aae_itsr", 0.99, seed=2) | {"epochs": 5}
+    with pytest.raises(ValueError, match="different presets or epochs"):
+        table1.merged([old, longer])
 
 
 @pytest.mark.parametrize("protocol", ["one-class", "leave-one-out"])
