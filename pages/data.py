@@ -11,17 +11,17 @@ st.caption("Import a set of images. Classes come from folder names (zip or folde
 SIZES = {"automatic": None, "16 px": 16, "32 px": 32, "64 px": 64, "128 px": 128}
 
 
-def _progress_bar():
-    bar = st.progress(0.0, text="reading…")
-    return lambda f, msg="": bar.progress(min(max(float(f), 0.0), 1.0), text=msg or "reading…")
-
-
 def _import(load) -> None:
     """Run `load(progress)` and show the dataset it imported, or what was wrong (bad input, or a full disk)."""
+    bar = st.progress(0.0, text="reading…")
     try:
-        _imported(load(_progress_bar()))
+        ds = load(lambda f, msg="": bar.progress(min(max(float(f), 0.0), 1.0), text=msg or "reading…"))
     except (ValueError, OSError) as e:
         st.error(str(e))
+        return
+    finally:
+        bar.empty()  # done either way: the result or the error says what happened
+    _imported(ds)
 
 
 def _imported(ds) -> None:

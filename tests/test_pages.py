@@ -37,6 +37,7 @@ def test_data_page_imports_and_reports_bad_input(store, tmp_path):
     next(w for w in at.text_input if w.label == "Path on this machine").input(str(bad))
     next(b for b in at.button if b.label == "Import").click().run()
     assert at.error and "x.npz" in at.error[0].value
+    assert not at.get("progress")  # a failed import leaves no "reading…" bar beside its error
     from core.services import datasets
 
     assert "bad" not in [d.name for d in datasets.list_datasets()]
