@@ -18,6 +18,9 @@ from benchmarks.review_rounds import normalise as rounds_normalise
 from benchmarks.review_rounds import table as rounds_table
 from benchmarks.review_rounds import verdicts as rounds_verdicts
 from benchmarks.speed import table as speed_table
+from benchmarks.table1 import PAPER_COLUMN as TABLE1_PAPER_COLUMN
+from benchmarks.table1 import bars as table1_bars
+from benchmarks.table1 import is_deep as table1_is_deep
 from benchmarks.table1 import merged as table1_merged
 from benchmarks.table1 import table as table1_table
 from benchmarks.table1 import verdicts as table1_verdicts
@@ -113,14 +116,27 @@ def table1_section() -> str:
         command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + (f" --seed {u['seed']}" if u.get("seed") else "") + "`"
         runs.append(f"- {command}: {_stamp(u)}.{partial}")
     head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
-    return (
+    dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))
+    pixels = [d for d in dets if not table1_is_deep(d)]
+    others = [d for d in dets if table1_is_deep(d) and d not in TABLE1_PAPER_COLUMN]
+    text = (
         f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
         + "\n".join(runs)
         + "\n\n"
-        + table1_table(r)
+        + table1_table(r, [d for d in dets if d not in others])
         + "\n\n"
         + "\n".join(f"- {v}" for v in table1_verdicts(r))
     )
+    if others:
+        text += (
+            "\n\nThe other detectors at the same thresholds (a score above the 90th percentile of the training scores; the paper has no"
+            " column for them), the pixel bars repeated beside them:\n\n"
+            + table1_table(r, others + pixels)
+        )
+    bars = table1_bars(r)
+    if bars:
+        text += "\n\nMean balanced accuracy of each deep detector against the pixel bars over the cells both ran (issue #6's bar):\n\n" + "\n".join(f"- {v}" for v in bars)
+    return text
 
 
 def _protocol_section(protocol: str) -> str:

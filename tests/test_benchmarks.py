@@ -151,6 +151,24 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
         table1.merged([old, longer])
 
 
+def test_table1_other_detectors_get_their_own_columns_and_are_held_to_the_pixel_bars():
+    from benchmarks import table1
+
+    paper = _table1_record("2026-11-23T01:00:00Z", "0.01,0.001", "aae_itsr,iforest,knn", 0.80)
+    other = _table1_record("2026-11-23T02:00:00Z", "0.01,0.001", "ganomaly", 0.85)
+    other["rows"][0]["observed"]["bacc"] = 0.70  # one cell below the bars
+    record, _ = table1.merged([paper, other])
+    head = table1.table(record, ["ganomaly", "iforest", "knn"]).splitlines()[0]
+    assert head == "| test set | pair | α | `ganomaly` | `iforest` | `knn` |"  # the paper's detectors left out
+    assert "`aae_itsr`" in table1.table(record).splitlines()[0]
+    lines = table1.bars(record)
+    assert [line.split()[0] for line in lines] == ["`aae_itsr`", "`ganomaly`"]  # deep detectors only
+    assert lines[1] == "`ganomaly` 0.812 against `iforest` 0.800 and `knn` 0.800 (+1.2 and +1.2 points); above both in 3 of 4 cells."
+    assert table1.is_deep("aae") and not table1.is_deep("knn")
+    # no bar ran: nothing to hold a detector to
+    assert table1.bars(table1.merged([other])[0]) == []
+
+
 @pytest.mark.parametrize("protocol", ["one-class", "leave-one-out"])
 def test_one_class_quick_modes_cover_every_class_p_and_detector(home, protocol):
     from benchmarks import common, one_class
