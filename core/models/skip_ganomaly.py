@@ -27,6 +27,12 @@ What we chose where they are silent:
 - The latent we return is the discriminator's f(x) (nz-dim), the representation the score uses.
   The U-Net bottleneck is 8·nf-dim and carries little of the image, since the skips bypass it.
 - Score components "recon" and "latent" are reported next to the score.
+What we measured (2026-11-23, quick preset, 20 epochs, 2,000 images of one class, 3,000 test
+images, AUROC): MNIST 0 — recon 0.88, latent 0.50, score 0.64; Fashion-MNIST T-shirt — recon
+0.83, latent 0.75, score 0.81. At λ = 0.9 the two terms have medians of one size (0.9·0.010 vs
+0.1·0.11 on MNIST), so when f(x) has not learnt to tell the class apart the latent term is noise
+added to a good pixel score. We keep the paper's λ as the default and say so in the README;
+`lam` = 1 scores by pixel error alone.
 """
 from __future__ import annotations
 
