@@ -119,7 +119,7 @@ def table1_section() -> str:
     head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
     dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))
     pixels = [d for d in dets if not table1_is_deep(d)]
-    others = sorted((d for d in dets if table1_is_deep(d) and d not in TABLE1_PAPER_COLUMN), key=lambda d: NAMES.index(d) if d in NAMES else len(NAMES))  # registry order
+    others = [d for d in NAMES if d in dets and table1_is_deep(d) and d not in TABLE1_PAPER_COLUMN]  # registry order
     text = (
         f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
         + "\n".join(runs)

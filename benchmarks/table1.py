@@ -273,17 +273,19 @@ def bars(record: dict) -> list[str]:
     }
     dets = list(dict.fromkeys(r["detector"] for r in record["rows"]))
     pixels = [b for b in ("iforest", "knn") if b in dets]
+    if not pixels:
+        return []
     out = []
-    for d in (d for d in dets if is_deep(d)):
+    for d in filter(is_deep, dets):
         cells = [k[:3] for k in means if k[3] == d and all((*k[:3], b) in means for b in pixels)]
-        if not cells or not pixels:
+        if not cells:
             continue
         mine = statistics.mean(means[(*c, d)] for c in cells)
         theirs = {b: statistics.mean(means[(*c, b)] for c in cells) for b in pixels}
         above = sum(all(means[(*c, d)] > means[(*c, b)] for b in pixels) for c in cells)
         versus = " and ".join(f"`{b}` {v:.3f}" for b, v in theirs.items())
         gaps = " and ".join(f"{100 * (mine - v):+.1f}" for v in theirs.values())
-        out.append(f"`{d}` {mine:.3f} against {versus} ({gaps} points); above both in {above} of {len(cells)} cells.")
+        out.append(f"`{d}` {mine:.3f} against {versus} ({gaps} points); above every bar in {above} of {len(cells)} cells.")
     return out
 
 

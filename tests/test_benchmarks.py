@@ -163,7 +163,7 @@ def test_table1_other_detectors_get_their_own_columns_and_are_held_to_the_pixel_
     assert "`aae_itsr`" in table1.table(record).splitlines()[0]
     lines = table1.bars(record)
     assert [line.split()[0] for line in lines] == ["`aae_itsr`", "`ganomaly`"]  # deep detectors only
-    assert lines[1] == "`ganomaly` 0.812 against `iforest` 0.800 and `knn` 0.800 (+1.2 and +1.2 points); above both in 3 of 4 cells."
+    assert lines[1] == "`ganomaly` 0.812 against `iforest` 0.800 and `knn` 0.800 (+1.2 and +1.2 points); above every bar in 3 of 4 cells."
     assert table1.is_deep("aae") and not table1.is_deep("knn")
     # no bar ran: nothing to hold a detector to
     assert table1.bars(table1.merged([other])[0]) == []
