@@ -32,7 +32,7 @@ images, AUROC): MNIST 0 — recon 0.88, latent 0.50, score 0.64; Fashion-MNIST T
 0.83, latent 0.75, score 0.81. At λ = 0.9 the two terms have medians of one size (0.9·0.010 vs
 0.1·0.11 on MNIST), so when f(x) has not learnt to tell the class apart the latent term is noise
 added to a good pixel score. We keep the paper's λ as the default and say so in the README;
-`lam` = 1 scores by pixel error alone.
+`lam` = 1 scores by pixel error alone (or `score_recon` in the Score box on the Scores page).
 """
 from __future__ import annotations
 
