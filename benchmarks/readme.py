@@ -151,6 +151,7 @@ def _protocol_section(protocol: str) -> str:
         options = [f"--{k} {r[k]}" for k in ("datasets", "classes", "detectors", "seeds")]
         options += [f"--contamination {r['contamination']}"] if protocol == "one-class" else []
         options += [f"--preset {r['preset']}"] + ([f"--epochs {r['epochs']}"] if r.get("epochs") else [])
+        options += [f"--jobs {r['jobs']}"] if r.get("jobs", 1) > 1 else []
         threads = "OMP_NUM_THREADS=1 " if r["threads"] == 1 else ""
         parts.append(
             f"Test AUROC; {_stamp(r)}.{partial}\n\n"

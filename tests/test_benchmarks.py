@@ -185,6 +185,21 @@ def test_one_class_quick_modes_cover_every_class_p_and_detector(home, protocol):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
 
 
+@pytest.mark.slow
+def test_one_class_jobs_fit_cells_in_parallel_processes_and_keep_the_cell_order(home):
+    from benchmarks import one_class
+
+    alone = one_class.main(["--quick", "--detectors", "iforest,knn"])
+    shared = one_class.main(["--quick", "--detectors", "iforest,knn", "--jobs", "2"])
+    key = lambda r: (r["class"], r["p"], r["detector"])  # noqa: E731
+    assert [key(r) for r in shared["rows"]] == [key(r) for r in alone["rows"]]
+    # seeded pixel baselines: the same numbers whichever process fitted them
+    assert [r["auroc"] for r in shared["rows"]] == pytest.approx([r["auroc"] for r in alone["rows"]])
+    assert shared["jobs"] == 2 and shared["threads"] == 1
+    with pytest.raises(SystemExit):
+        one_class.main(["--quick", "--jobs", "0"])
+
+
 def _one_class_record(epochs, aurocs: dict) -> dict:
     """A hand-made one-class record: {(detector, p): AUROC} for one dataset, class and seed."""
     rows = [{"dataset": "D", "class": "c", "p": p, "seed": 0, "detector": d, "auroc": v} for (d, p), v in aurocs.items()]
