@@ -34,14 +34,21 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
 
 
-def fit_and_score(name: str, images: np.ndarray, train: np.ndarray, test: np.ndarray, preset: str, epochs: int | None, seed: int) -> tuple[np.ndarray, float]:
-    """Fit detector `name` on `train` images; its scores on `test` and the seconds fitting and scoring took."""
+def fit_and_score(name: str, images: np.ndarray, train: np.ndarray, test: np.ndarray, preset: str, epochs: int | None, seed: int) -> tuple[dict[str, np.ndarray], float]:
+    """Fit detector `name` on `train` images; its scores on `test` ("score" and every component) and the seconds fitting and scoring took."""
     from benchmarks.common import fit_detector
 
     model, fit_s = fit_detector(name, images, train, preset, epochs, seed)
     t = time.perf_counter()
-    scores = model.infer(images[test]).scores["score"]
+    scores = model.infer(images[test]).scores
     return scores, fit_s + time.perf_counter() - t
+
+
+def terms_apart(truth: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """Test AUROC of each score component on its own, where it differs from the score: which term carries the ranking."""
+    from sklearn.metrics import roc_auc_score
+
+    return {k: float(roc_auc_score(truth, v)) for k, v in scores.items() if k != "score" and not np.array_equal(v, scores["score"])}
 
 
 _IMAGES: dict[tuple[str, str], np.ndarray] = {}  # per process: each dataset is read once, not once per cell
@@ -130,8 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
             _IMAGES[source, root] = data.images  # the in-process map reuses what was just read
     with _mapper(a.jobs) as run:
         for (title, cls, p, seed, det, truth), cell, (scores, secs) in zip(meta, cells, run(_fit_cell, cells)):
-            auroc = float(roc_auc_score(truth, scores))
-            rows.append({"dataset": title, "class": cls, "p": p, "seed": seed, "detector": det, "auroc": auroc, "train": int(len(cell[3])), "seconds": round(secs, 1)})
+            auroc = float(roc_auc_score(truth, scores["score"]))
+            rows.append({"dataset": title, "class": cls, "p": p, "seed": seed, "detector": det, "auroc": auroc, "terms": terms_apart(truth, scores), "train": int(len(cell[3])), "seconds": round(secs, 1)})
             say(f"{title} {cls} p={p} seed={seed} {det}: AUROC {auroc:.3f} ({secs:.0f} s)")
             keep(record, name)  # hours of CPU: what has run is kept if the rest is cut off
     record["complete"] = True
@@ -206,7 +213,21 @@ def table(record: dict) -> str:
                 per = [[r["auroc"] for r in rows if (r["dataset"], r["class"], r["p"], r["detector"]) == (ds, c, p, d)] for d in dets]
                 cells.append(" / ".join(f"{statistics.mean(v):.2f}" if v else "–" for v in per))
             lines.append(f"| {ds} | {c} | " + " | ".join(cells) + " |")
+    apart = terms_lines(rows)
+    if apart:
+        lines += ["", "Each score term on its own (test AUROC, mean over classes and seeds), beside the detector's score:", "", *apart]
     return "\n".join(lines)
+
+
+def terms_lines(rows: list[dict]) -> list[str]:
+    """One line per dataset, detector and p whose rows carry score terms: the score's mean AUROC, then each term's."""
+    out = []
+    for key in dict.fromkeys((r["dataset"], r["detector"], r["p"]) for r in rows if r.get("terms")):
+        mine = [r for r in rows if (r["dataset"], r["detector"], r["p"]) == key and r.get("terms")]
+        names = list(dict.fromkeys(k for r in mine for k in r["terms"]))
+        terms = ", ".join(f"`{k}` {statistics.mean(r['terms'][k] for r in mine if k in r['terms']):.3f}" for k in names)
+        out.append(f"- {key[0]}, `{key[1]}`, p = {100 * key[2]:g} %: score {statistics.mean(r['auroc'] for r in mine):.3f}; {terms}.")
+    return out
 
 
 def verdicts(records: list[dict]) -> list[str]:

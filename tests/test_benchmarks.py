@@ -200,6 +200,22 @@ def test_one_class_jobs_fit_cells_in_parallel_processes_and_keep_the_cell_order(
         one_class.main(["--quick", "--jobs", "0"])
 
 
+def test_one_class_scores_each_term_apart_and_tables_them():
+    import numpy as np
+
+    from benchmarks import one_class
+
+    truth = np.array([0, 0, 1, 1])
+    latent = np.array([0.1, 0.9, 0.2, 0.8])  # chance
+    scores = {"score": latent, "latent": latent.copy(), "recon": np.array([0.1, 0.2, 0.8, 0.9])}
+    assert one_class.terms_apart(truth, scores) == {"recon": 1.0}  # the term that is the score is left out
+    rows = [{"dataset": "D", "detector": "ganomaly", "p": 0.0, "class": c, "seed": 0, "auroc": a, "terms": {"recon": t}} for c, a, t in (("a", 0.5, 1.0), ("b", 0.7, 0.8))]
+    rows.append({"dataset": "D", "detector": "iforest", "p": 0.0, "class": "a", "seed": 0, "auroc": 0.9, "terms": {}})
+    assert one_class.terms_lines(rows) == ["- D, `ganomaly`, p = 0 %: score 0.600; `recon` 0.900."]
+    assert "Each score term on its own" in one_class.table({"rows": rows})
+    assert "Each score term" not in one_class.table({"rows": rows[2:]})
+
+
 def _one_class_record(epochs, aurocs: dict) -> dict:
     """A hand-made one-class record: {(detector, p): AUROC} for one dataset, class and seed."""
     rows = [{"dataset": "D", "class": "c", "p": p, "seed": 0, "detector": d, "auroc": v} for (d, p), v in aurocs.items()]
