@@ -8,9 +8,9 @@
 one-class (issue #6, 2): each class in turn normal, the other nine the anomalies; the training
 set is contaminated to p with them (the app's own split: 30 % of every class held out for the
 test set, then p·N/(1−p) anomalies drawn into training); test AUROC per detector, class, p and
-seed; `--jobs N` fits N cells at once, each in its own process on one thread (small models
-use one core far better than two). leave-one-out (methods.md §1, GANomaly): each class in turn the anomaly, the other nine
-normal, p = 0. Detectors are fitted in-process straight from the registry (no queue, no map).
+seed. leave-one-out (methods.md §1, GANomaly): each class in turn the anomaly, the other nine
+normal, p = 0. Detectors are fitted straight from the registry (no queue, no latent map), in
+this process or, with `--jobs N`, N cells at once, each in its own process on one thread.
 The README gets mean ± std over classes and seeds per detector and p, the change from p = 0 to
 10 %, and per-class tables. `--quick` (CI): the built-in digits, classes 0 and 1, p 0 and 10 %,
 iforest and knn and a 2-epoch autoencoder, one seed; nothing saved.
@@ -48,13 +48,14 @@ def terms_apart(truth: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, f
     """Test AUROC of each score component on its own, where it differs from the score: which term carries the ranking."""
     from sklearn.metrics import roc_auc_score
 
-    return {k: float(roc_auc_score(truth, v)) for k, v in scores.items() if k != "score" and not np.array_equal(v, scores["score"])}
+    # a term that is not finite everywhere is left out: a diagnostic must not end an hours-long run
+    return {k: float(roc_auc_score(truth, v)) for k, v in scores.items() if k != "score" and np.isfinite(v).all() and not np.array_equal(v, scores["score"])}
 
 
 _IMAGES: dict[tuple[str, str], np.ndarray] = {}  # per process: each dataset is read once, not once per cell
 
 
-def _fit_cell(cell: tuple) -> tuple[np.ndarray, float]:
+def _fit_cell(cell: tuple) -> tuple[dict[str, np.ndarray], float]:
     """`fit_and_score` for one (dataset, root, detector, train, test, preset, epochs, seed) cell, the images read here."""
     from core.data.importers import load_source
 
@@ -220,13 +221,14 @@ def table(record: dict) -> str:
 
 
 def terms_lines(rows: list[dict]) -> list[str]:
-    """One line per dataset, detector and p whose rows carry score terms: the score's mean AUROC, then each term's."""
+    """One line per dataset, detector and p whose rows carry score terms: the score's mean AUROC, then each term's, over the same rows."""
     out = []
     for key in dict.fromkeys((r["dataset"], r["detector"], r["p"]) for r in rows if r.get("terms")):
-        mine = [r for r in rows if (r["dataset"], r["detector"], r["p"]) == key and r.get("terms")]
-        names = list(dict.fromkeys(k for r in mine for k in r["terms"]))
-        terms = ", ".join(f"`{k}` {statistics.mean(r['terms'][k] for r in mine if k in r['terms']):.3f}" for k in names)
-        out.append(f"- {key[0]}, `{key[1]}`, p = {100 * key[2]:g} %: score {statistics.mean(r['auroc'] for r in mine):.3f}; {terms}.")
+        mine = [r for r in rows if (r["dataset"], r["detector"], r["p"]) == key]
+        names = [k for k in dict.fromkeys(k for r in mine for k in r.get("terms", {})) if all(k in r.get("terms", {}) for r in mine)]
+        if names:
+            terms = ", ".join(f"`{k}` {statistics.mean(r['terms'][k] for r in mine):.3f}" for k in names)
+            out.append(f"- {key[0]}, `{key[1]}`, p = {100 * key[2]:g} %: score {statistics.mean(r['auroc'] for r in mine):.3f}; {terms}.")
     return out
 
 

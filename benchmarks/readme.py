@@ -101,7 +101,8 @@ def queue_overhead_section() -> str:
 
 def _stamp(r: dict) -> str:
     epochs = f", {plural(r['epochs'], 'epoch')}" if r.get("epochs") else ""
-    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}"
+    threads = plural(r["threads"], "thread") if r.get("jobs", 1) == 1 else f"{r['jobs']} processes of {plural(r['threads'], 'thread')}"
+    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({threads}), {r['date']}, commit {r['commit']}"
 
 
 def table1_section() -> str:
