@@ -171,7 +171,7 @@ def plot(records: list[dict], path: Path) -> Path:
 
     rows = [r | {"detector": r["label"]} for r in labelled(records)]
     sets = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets) + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, ds in zip(axes[0], sets):
         for d in dict.fromkeys(r["detector"] for r in rows):
             ps = sorted({r["p"] for r in rows if r["dataset"] == ds and r["detector"] == d})
@@ -181,7 +181,7 @@ def plot(records: list[dict], path: Path) -> Path:
         ax.set_xlabel("contamination p (%)")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test AUROC (mean over classes and seeds)")
-    axes[0][-1].legend()
+    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the panels: inside, it hid lines
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
