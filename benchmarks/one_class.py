@@ -133,13 +133,13 @@ def main(argv: list[str] | None = None) -> dict:
                     truth = np.isin(labels[split.test], anomaly).astype(int)
                     for det in a.detectors.split(","):
                         cells.append((source, root, det, split.train, split.test, a.preset, a.epochs, seed))
-                        meta.append((title, data.classes[c], p, seed, det, truth))
+                        meta.append((title, data.classes[c], p, seed, det, truth, len(split.train)))
         if a.jobs == 1:
             _IMAGES[source, root] = data.images  # the in-process map reuses what was just read
     with _mapper(a.jobs) as run:
-        for (title, cls, p, seed, det, truth), cell, (scores, secs) in zip(meta, cells, run(_fit_cell, cells)):
+        for (title, cls, p, seed, det, truth, n), (scores, secs) in zip(meta, run(_fit_cell, cells)):
             auroc = float(roc_auc_score(truth, scores["score"]))
-            rows.append({"dataset": title, "class": cls, "p": p, "seed": seed, "detector": det, "auroc": auroc, "terms": terms_apart(truth, scores), "train": int(len(cell[3])), "seconds": round(secs, 1)})
+            rows.append({"dataset": title, "class": cls, "p": p, "seed": seed, "detector": det, "auroc": auroc, "terms": terms_apart(truth, scores), "train": int(n), "seconds": round(secs, 1)})
             say(f"{title} {cls} p={p} seed={seed} {det}: AUROC {auroc:.3f} ({secs:.0f} s)")
             keep(record, name)  # hours of CPU: what has run is kept if the rest is cut off
     record["complete"] = True
