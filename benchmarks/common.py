@@ -1,4 +1,4 @@
-"""What every benchmark records beside its numbers: when, where, with what."""
+"""What every benchmark shares: the record of when, where and with what it ran, the datasets it reads, and how it fits cells in parallel."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,9 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -102,6 +104,68 @@ def throwaway_home(**env: str) -> Iterator[Path]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+_DATASETS: dict = {}
+
+
+def dataset(source: str, root: str | None):
+    """`load_source(source, root)` read once per process: every cell a process fits reuses it."""
+    from core.data.importers import load_source
+
+    if (source, root) not in _DATASETS:
+        _DATASETS[source, root] = load_source(source, root=root)
+    return _DATASETS[source, root]
+
+
+def _cell_process(parent: int) -> None:
+    """Set up each spawned cell process: one torch thread; Ctrl-C is the parent's to handle; on
+    Linux, the process is sent SIGTERM when its parent dies, however it dies (SIGKILL included)."""
+    import torch
+
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _stop(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def cell_map(jobs: int) -> Iterator:
+    """`map` in this process for one job; else an ordered map over `jobs` spawned processes of one
+    thread each (spawn, not fork: a forked torch may deadlock in its thread pool). Ended any way
+    but cleanly (an error, Ctrl-C, SIGTERM), the cells not started are dropped and the processes
+    stopped at once: hours of queued fits are never left running or waited for."""
+    if jobs == 1:
+        yield map
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import active_children, get_context
+
+    before = set(active_children())
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_cell_process, initargs=(os.getpid(),))
+    main = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGTERM, _stop) if main else None  # SIGTERM unwinds like Ctrl-C
+    try:
+        yield pool.map
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in set(active_children()) - before:
+            child.terminate()
+        raise
+    else:
+        pool.shutdown()
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, old)
 
 
 def fit_detector(name: str, images, train, preset: str, epochs: int | None, seed: int, fixed: dict | None = None):

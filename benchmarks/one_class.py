@@ -21,14 +21,11 @@ import argparse
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import mean_std, plural
+from benchmarks.common import cell_map, dataset, mean_std, plural
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
@@ -52,34 +49,10 @@ def terms_apart(truth: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, f
     return {k: float(roc_auc_score(truth, v)) for k, v in scores.items() if k != "score" and np.isfinite(v).all() and not np.array_equal(v, scores["score"])}
 
 
-_IMAGES: dict[tuple[str, str], np.ndarray] = {}  # per process: each dataset is read once, not once per cell
-
-
 def _fit_cell(cell: tuple) -> tuple[dict[str, np.ndarray], float]:
-    """`fit_and_score` for one (dataset, root, detector, train, test, preset, epochs, seed) cell, the images read here."""
-    from core.data.importers import load_source
-
+    """`fit_and_score` for one (dataset, root, detector, train, test, preset, epochs, seed) cell."""
     source, root, *rest = cell
-    if (source, root) not in _IMAGES:
-        _IMAGES[source, root] = load_source(source, root=root).images
-    return fit_and_score(rest[0], _IMAGES[source, root], *rest[1:])
-
-
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@contextmanager
-def _mapper(jobs: int):
-    """`map` in this process for one job; else an ordered map over `jobs` spawned processes of one
-    thread each (spawn, not fork: a forked torch may deadlock in its thread pool)."""
-    if jobs == 1:
-        yield map
-        return
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
-        yield pool.map
+    return fit_and_score(rest[0], dataset(source, root).images, *rest[1:])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -104,7 +77,6 @@ def main(argv: list[str] | None = None) -> dict:
     from sklearn.metrics import roc_auc_score
 
     from benchmarks.common import environment, finish, keep
-    from core.data.importers import load_source
     from core.data.split import make_split
 
     if a.jobs < 1:
@@ -121,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     for key in a.datasets.split(","):
         source, title = SOURCES[key]
         root = a.root if source.startswith("torchvision:") else None
-        data = load_source(source, root=root)
+        data = dataset(source, root)
         labels, k = np.asarray(data.labels), len(data.classes)
         chosen = range(k) if a.classes == "all" else [int(c) for c in a.classes.split(",")]
         for c in chosen:
@@ -134,9 +106,7 @@ def main(argv: list[str] | None = None) -> dict:
                     for det in a.detectors.split(","):
                         cells.append((source, root, det, split.train, split.test, a.preset, a.epochs, seed))
                         meta.append((title, data.classes[c], p, seed, det, truth, len(split.train)))
-        if a.jobs == 1:
-            _IMAGES[source, root] = data.images  # the in-process map reuses what was just read
-    with _mapper(a.jobs) as run:
+    with cell_map(a.jobs) as run:
         for (title, cls, p, seed, det, truth, n), (scores, secs) in zip(meta, run(_fit_cell, cells)):
             auroc = float(roc_auc_score(truth, scores["score"]))
             rows.append({"dataset": title, "class": cls, "p": p, "seed": seed, "detector": det, "auroc": auroc, "terms": terms_apart(truth, scores), "train": int(n), "seconds": round(secs, 1)})

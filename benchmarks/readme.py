@@ -114,8 +114,9 @@ def table1_section() -> str:
     runs = []
     for u in used:
         partial = "" if u.get("complete", True) else " **Partial: stopped before every cell was measured.**"
-        command = f"`.venv/bin/python -m benchmarks.table1 --pairs {u['pairs']} --alphas {u['alphas']} --detectors {u['detectors']} --preset {u['preset']}"
-        command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + (f" --seed {u['seed']}" if u.get("seed") else "") + "`"
+        command = f"`{'OMP_NUM_THREADS=1 ' if u['threads'] == 1 else ''}.venv/bin/python -m benchmarks.table1 --pairs {u['pairs']} --alphas {u['alphas']} --detectors {u['detectors']} --preset {u['preset']}"
+        command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + (f" --seed {u['seed']}" if u.get("seed") else "")
+        command += (f" --jobs {u['jobs']}" if u.get("jobs", 1) > 1 else "") + "`"
         runs.append(f"- {command}: {_stamp(u)}.{partial}")
     head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
     dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))

@@ -1,5 +1,6 @@
 """The README's generated tables match the results they come from."""
 import json
+import os
 import subprocess
 import sys
 
@@ -207,6 +208,95 @@ def test_one_class_jobs_fit_cells_in_parallel_processes_and_keep_the_cell_order(
     assert shared["jobs"] == 2 and shared["threads"] == 1
     with pytest.raises(SystemExit):
         one_class.main(["--quick", "--jobs", "0"])
+
+
+@pytest.mark.slow
+def test_table1_jobs_fit_detectors_in_parallel_processes_and_keep_the_row_order(home):
+    from benchmarks import table1
+
+    dets = "aae_itsr,iforest,knn"  # the slow one first
+    alone = table1.main(["--quick", "--detectors", dets])
+    cli = subprocess.run([sys.executable, "-m", "benchmarks.table1", "--quick", "--detectors", dets, "--jobs", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert cli.returncode == 0, cli.stderr
+    shared = json.loads(cli.stdout.strip().splitlines()[-1])
+    assert [r["detector"] for r in shared["rows"]] == dets.split(",") == [r["detector"] for r in alone["rows"]]
+    pixels = lambda rec: [r[part]["bacc"] for r in rec["rows"] if r["detector"] != "aae_itsr" for part in ("observed", "unobserved")]  # noqa: E731
+    assert pixels(shared) == pytest.approx(pixels(alone))
+    assert shared["jobs"] == 2 and shared["threads"] == 1
+    with pytest.raises(SystemExit):
+        table1.main(["--quick", "--jobs", "0"])
+
+
+def _children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` and that are multiprocessing's spawned workers (Linux /proc)."""
+    from pathlib import Path
+
+    out = []
+    for d in Path("/proc").iterdir():
+        try:
+            stat, cmd = (d / "stat").read_text(), (d / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "pid (comm)": state, ppid, ...
+        if int(fields[1]) == pid and fields[0] != "Z" and b"--multiprocessing-fork" in cmd:
+            out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _set_up(pid: int) -> bool:
+    """Whether cell process `pid` has run its set-up (the last of which ignores SIGINT, then asks to die with its parent)."""
+    from pathlib import Path
+
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    ignored = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:")), 16)
+    return bool(ignored & (1 << (2 - 1)))  # SIGINT is signal 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
+def test_a_stopped_jobs_run_stops_its_fits_at_once(how, home):
+    """Ctrl-C, a kill, even SIGKILL: the cell processes end within seconds, not after their fits."""
+    import signal
+    import time
+
+    # four cells of a minute or more each (1,000 epochs): a stop that let them finish, or waited for them, fails the timings below
+    run = subprocess.Popen([sys.executable, "-m", "benchmarks.one_class", "--quick", "--detectors", "autoencoder", "--epochs", "1000", "--jobs", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    kids: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not (len(kids) == 2 and all(map(_set_up, kids))):
+            assert run.poll() is None, run.stderr.read().decode()
+            kids = _children(run.pid)
+            time.sleep(0.5)
+        assert len(kids) == 2, "the two cell processes never started"
+        time.sleep(3)  # into their first fits
+        run.send_signal(getattr(signal, how))
+        code = run.wait(timeout=30)
+        assert code != 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+            time.sleep(0.2)
+        assert not any(_alive(k) for k in kids), f"cell processes outlived a {how} to their parent"
+    finally:
+        run.kill()
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_one_class_scores_each_term_apart_and_tables_them():
