@@ -222,20 +222,20 @@ def verdicts(records: list[dict]) -> list[str]:
         line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over classes): " + ", ".join(changes) + "." if changes else f"{ds}:"
         deep = list(dict.fromkeys(r["label"] for r in mine if registry.get(r["detector"]).deep))
         forest = cells("iforest")
-        if forest and deep:
-            best = None
-            for d in deep:
-                c = cells(d)
-                shared = [k for k in c if k in forest]
-                if shared:
-                    gap = statistics.mean(c[k] for k in shared) - statistics.mean(forest[k] for k in shared)
-                    if best is None or gap > best[1]:
-                        best = (d, gap, len(shared))
-            if best:
-                word = "beats" if best[1] > 0 else "does not beat"
-                line += f" The best deep detector, `{best[0]}`, {word} IsolationForest on raw pixels ({100 * best[1]:+.1f} points of mean AUROC over the {best[2]} settings both ran)."
+        shared = {d: [k for k in cells(d) if k in forest] for d in deep}
+        most = max(map(len, shared.values()), default=0)
+        if forest and most:
+            # only detectors run on as many settings as the most-run one compete: a partial run's
+            # two settings must not make the "best" of one that ran forty
+            gaps = {d: statistics.mean(cells(d)[k] - forest[k] for k in ks) for d, ks in shared.items() if len(ks) == most}
+            best = max(gaps, key=gaps.get)
+            word = "beats" if gaps[best] > 0 else "does not beat"
+            line += f" The best deep detector, `{best}`, {word} IsolationForest on raw pixels ({100 * gaps[best]:+.1f} points of mean AUROC over the {most} settings both ran)."
+            fewer = [f"`{d}` ({len(ks)})" for d, ks in shared.items() if 0 < len(ks) < most]
+            if fewer:
+                line += f" Not compared, as run on fewer settings: {', '.join(fewer)}."
         elif forest:
-            line += " No deep detector was run on this dataset here, so the bar against IsolationForest is not measured yet."
+            line += " No deep detector was run here on the settings IsolationForest ran, so the bar against it is not measured yet."
         out.append(line)
     return out
 

@@ -335,6 +335,11 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
     worse = _one_class_record(5, {("autoencoder", 0.0): 0.80, ("autoencoder", 0.1): 0.70})
     (line,) = one_class.verdicts([pixels, worse])
     assert "`autoencoder (5 epochs)`, does not beat IsolationForest (-14.0 points" in line.replace("on raw pixels ", "")
+    # a detector run on fewer settings (a partial run) is not named best from them
+    partial = _one_class_record(5, {("ganomaly", 0.0): 0.99})
+    (line,) = one_class.verdicts([pixels, worse, partial])
+    assert "The best deep detector, `autoencoder (5 epochs)`, does not beat" in line and "over the 2 settings" in line
+    assert "Not compared, as run on fewer settings: `ganomaly (5 epochs)` (1)." in line
 
 
 def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
