@@ -155,6 +155,29 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
         table1.merged([old, longer])
 
 
+def test_table1_detector_specs_override_a_preset_and_keep_their_paper_column():
+    from benchmarks import table1
+
+    assert table1.resolve("aae_itsr:nu=0.02") == ("aae_itsr", {"nu": 0.02})
+    assert table1.resolve("aae:hidden=512:arch=mlp") == ("aae_itsr", {"refine": False, "hidden": 512, "arch": "mlp"})
+    assert table1.ALIASES["aae"] == ("aae_itsr", {"refine": False})  # the alias itself is not changed
+    assert table1.paper_column("aae_itsr:nu=0.02") == table1.PAPER_COLUMN["aae_itsr"] and table1.paper_column("ganomaly:epochs=3") is None
+    with pytest.raises(ValueError, match="key=value"):
+        table1.resolve("aae_itsr:nu")
+    name = table1.file_name({"pairs": "mnist-0-2", "detectors": "aae_itsr:nu=0.02", "alphas": "0.01", "preset": "quick", "seed": 1})
+    assert name == "table1-mnist-0-2-aae_itsr_nu_0.02-0.01-quick-s1-cpu"
+    # its own column beside the preset's, held to the paper's aae_itsr column
+    plain = _table1_record("2026-11-23T01:00:00Z", "0.01", "aae_itsr", 0.80)
+    tuned = _table1_record("2026-11-23T02:00:00Z", "0.01", "aae_itsr:nu=0.02", 0.93)
+    record, _ = table1.merged([plain, tuned])
+    assert "| observed | MNIST 0 vs 2 | 1 % | 0.80 / 0.94 | 0.93 / 0.94 |" in table1.table(record)
+    lines = table1.verdicts(record)
+    assert [line.split(":")[0] for line in lines] == ["`aae_itsr`", "`aae_itsr"] and "`aae_itsr:nu=0.02`: within 0.03" in lines[1]
+    # a typo fails before any fit
+    with pytest.raises(SystemExit):
+        table1.main(["--quick", "--detectors", "aae_itsr:nu=0.9"])
+
+
 def test_table1_other_detectors_get_their_own_columns_and_are_held_to_the_pixel_bars():
     from benchmarks import table1
 
