@@ -41,6 +41,42 @@ def kill_workers(home: Path) -> None:
             pass
 
 
+def _test_workers() -> set[int]:
+    """Pids of live `python -m core worker` processes whose home lies in the temp folder (every test home does; a user's does not)."""
+    pids = set()
+    for d in Path("/proc").iterdir():
+        try:
+            if b"\0core\0worker" not in (d / "cmdline").read_bytes() or (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            env = dict(v.split(b"=", 1) for v in (d / "environ").read_bytes().split(b"\0") if b"=" in v)
+        except (OSError, ValueError):
+            continue
+        if env.get(b"WINNOW_HOME", b"").startswith(tempfile.gettempdir().encode()):
+            pids.add(int(d.name))
+    return pids
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_stray_workers(request):
+    """A module whose tests leave a worker running fails (after the worker is killed): a stray
+    worker keeps a core busy long after the suite, and on a user's machine after the tests."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    before = _test_workers()
+    yield
+    end = time.monotonic() + 10  # a worker told to stop may take a moment
+    while (strays := _test_workers() - before) and time.monotonic() < end:
+        time.sleep(0.5)
+    if strays:
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        pytest.fail(f"{request.module.__name__} left workers running (pids {sorted(strays)}, now killed)", pytrace=False)
+
+
 @contextmanager
 def home_at(path: Path):
     """WINNOW_HOME at `path` on the CPU with the default SQLite store, for the duration (a module
