@@ -93,11 +93,7 @@ def throwaway_home(**env: str) -> Iterator[Path]:
         try:
             yield Path(home)
         finally:
-            for pid in worker.worker_pids(Path(home)):
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            worker.stop_workers(Path(home))
             db.reset_engines()
             for k, v in old.items():
                 if v is None:

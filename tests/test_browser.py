@@ -62,6 +62,7 @@ def test_whole_loop_reaches_round_two(tmp_path):
 
         goto(page, "Reconstructions")
         page.get_by_text("Each tile: input").wait_for()
+        page.get_by_test_id("stImage").first.wait_for()  # the tiles come after the caption: a slow machine would shoot an empty page
         shot(page, "06_reconstructions")
         no_exceptions(page)
 
@@ -88,7 +89,7 @@ def test_whole_loop_reaches_round_two(tmp_path):
         grid = page.get_by_test_id("stDataFrame").first.bounding_box()
         page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's tick box, under the header
         page.get_by_role("button", name="Restore ticked").wait_for()
-        expect(page.get_by_role("button", name="Restore ticked")).to_be_enabled()
+        expect(page.get_by_role("button", name="Restore ticked")).to_be_enabled(timeout=60_000)  # a rerun: slow on a busy machine
         page.locator("body").press("u")
         page.get_by_text("Recorded “restore” for 1 samples.").wait_for()
         selected -= 1

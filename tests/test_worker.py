@@ -137,3 +137,35 @@ def test_with_workers_set_to_zero_the_app_starts_none_and_says_so(home, monkeypa
     assert system.ensure_worker() == "none wanted" and worker.alive_workers() == []
     assert not (home / "worker.started").exists()
     assert system.worker_summary().startswith("no worker alive: start one with `python -m core worker`")
+
+
+def test_workers_still_coming_up_are_all_stopped(home, monkeypatch):
+    """A worker slower to start than the heartbeat timeout is not forgotten when another is started
+    beside it, and `stop_workers` ends even one that ignores SIGTERM."""
+    import subprocess
+    import sys
+
+    # stand-ins for workers that never beat: one ignores SIGTERM, as a worker stuck in C code would
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    started, real = [], subprocess.Popen
+
+    def popen(args, **kw):
+        started.append(real([sys.executable, "-c", stubborn], stdin=subprocess.DEVNULL))
+        return started[-1]
+
+    monkeypatch.setattr(worker.subprocess, "Popen", popen)
+    monkeypatch.setenv("WINNOW_WORKERS", "1")
+    try:
+        assert worker.ensure_worker() == "started"
+        stamp = home / "worker.started"
+        os.utime(stamp, (time.time() - 3600,) * 2)  # past the heartbeat timeout: another is started
+        assert worker.ensure_worker() == "started"
+        assert worker.worker_pids(home) == {p.pid for p in started} and len(started) == 2
+        time.sleep(0.5)  # both have set their SIGTERM handler
+        t = time.monotonic()
+        worker.stop_workers(home, grace_s=1)
+        assert all(p.wait(timeout=10) == -signal.SIGKILL for p in started)  # SIGTERM ignored: killed
+        assert time.monotonic() - t < 10
+    finally:
+        for p in started:
+            p.kill()

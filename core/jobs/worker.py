@@ -4,6 +4,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -125,6 +126,25 @@ def run_worker(device: str | None = None) -> None:
             s.execute(update(Worker).where(Worker.id == _current).values(stopped=True))
 
 
+def stop_workers(home: Path, grace_s: float = 30.0) -> None:
+    """Stop every worker of a home folder: SIGTERM, then SIGKILL for any still running after `grace_s`."""
+    pids = worker_pids(home)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    end = time.monotonic() + grace_s
+    while any(_running(str(p)) for p in pids) and time.monotonic() < end:
+        time.sleep(0.2)
+    for pid in pids:
+        if _running(str(pid)):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 def _running(pid: str) -> bool:
     """Whether process `pid` on this machine exists (and is not a zombie)."""
     try:
@@ -180,5 +200,8 @@ def ensure_worker() -> str:
                     start_new_session=True,  # outlives the app's script run and the browser tab
                 )
             pids.append(str(proc.pid))
-        stamp.write_text("\n".join(pids))  # lets tools stop workers that have not beaten yet
+        # lets tools stop workers that have not beaten yet; ones started earlier and still coming up
+        # are kept, or a stop before they first beat would miss them
+        earlier = [p for p in stamp.read_text().split() if _running(p)] if stamp.exists() else []
+        stamp.write_text("\n".join(earlier + pids))
         return "started"
