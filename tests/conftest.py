@@ -41,9 +41,10 @@ def kill_workers(home: Path) -> None:
             pass
 
 
-def _test_workers() -> set[int]:
-    """Pids of live `python -m core worker` processes whose home lies in the temp folder (every test home does; a user's does not)."""
-    pids = set()
+def _test_workers() -> dict[int, str]:
+    """Live `python -m core worker` processes whose home lies in the temp folder (every test home
+    does; a user's does not): pid -> its home and the test that was running when it started."""
+    found = {}
     for d in Path("/proc").iterdir():
         try:
             if b"\0core\0worker" not in (d / "cmdline").read_bytes() or (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
@@ -51,9 +52,10 @@ def _test_workers() -> set[int]:
             env = dict(v.split(b"=", 1) for v in (d / "environ").read_bytes().split(b"\0") if b"=" in v)
         except (OSError, ValueError):
             continue
-        if env.get(b"WINNOW_HOME", b"").startswith(tempfile.gettempdir().encode()):
-            pids.add(int(d.name))
-    return pids
+        home = env.get(b"WINNOW_HOME", b"").decode(errors="replace")
+        if home.startswith(tempfile.gettempdir()):
+            found[int(d.name)] = f"home {home}, started during {env.get(b'PYTEST_CURRENT_TEST', b'?').decode(errors='replace')}"
+    return found
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -63,10 +65,10 @@ def no_stray_workers(request):
     if not sys.platform.startswith("linux"):
         yield
         return
-    before = _test_workers()
+    before = set(_test_workers())
     yield
     end = time.monotonic() + 10  # a worker told to stop may take a moment
-    while (strays := _test_workers() - before) and time.monotonic() < end:
+    while (strays := {p: why for p, why in _test_workers().items() if p not in before}) and time.monotonic() < end:
         time.sleep(0.5)
     if strays:
         for pid in strays:
@@ -74,7 +76,8 @@ def no_stray_workers(request):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        pytest.fail(f"{request.module.__name__} left workers running (pids {sorted(strays)}, now killed)", pytrace=False)
+        named = "; ".join(f"pid {p}: {why}" for p, why in sorted(strays.items()))
+        pytest.fail(f"{request.module.__name__} left workers running, now killed ({named})", pytrace=False)
 
 
 @contextmanager
