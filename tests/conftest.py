@@ -58,6 +58,16 @@ def _test_workers() -> dict[int, str]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def main_module_kept():
+    """Streamlit's script runner (AppTest's too) installs each script it runs as `__main__` and
+    leaves it there; a process spawned later in the suite re-imports `__main__`, so it would run
+    that page again, or app.py, which starts a worker in whatever home is set by then."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_stray_workers(request):
     """A module whose tests leave a worker running fails (after the worker is killed): a stray
