@@ -164,6 +164,16 @@ def cell_map(jobs: int) -> Iterator:
             signal.signal(signal.SIGTERM, old)
 
 
+def run_cli(main) -> None:
+    """Run a long benchmark's `main` from the command line: Ctrl-C ends it with one line, not a
+    traceback (every cell that finished is already saved, in a file marked incomplete)."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("\nstopped (Ctrl-C): the cells that finished are kept under benchmarks/results, in a file marked \"complete\": false (a --quick run saves nothing)", file=sys.stderr)
+        sys.exit(130)
+
+
 def fit_detector(name: str, images, train, preset: str, epochs: int | None, seed: int, fixed: dict | None = None):
     """Registry detector `name` with `preset` (and `epochs`, where it trains in epochs, and `fixed`
     hyperparameters), fitted in this process on `images[train]`; returns (model, seconds)."""

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, dataset, mean_std, plural
+from benchmarks.common import cell_map, dataset, mean_std, plural, run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
@@ -241,4 +241,4 @@ def verdicts(records: list[dict]) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, dataset, mean_std
+from benchmarks.common import cell_map, dataset, mean_std, run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
@@ -339,4 +339,4 @@ def bars(record: dict) -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -291,7 +291,8 @@ def _set_up(pid: int) -> bool:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM", "SIGKILL"])
 def test_a_stopped_jobs_run_stops_its_fits_at_once(how, home):
-    """Ctrl-C, a kill, even SIGKILL: the cell processes end within seconds, not after their fits."""
+    """Ctrl-C, a kill, even SIGKILL: the cell processes end within seconds, not after their fits;
+    Ctrl-C ends the run with one line, not a traceback."""
     import signal
     import time
 
@@ -315,6 +316,9 @@ def test_a_stopped_jobs_run_stops_its_fits_at_once(how, home):
         # seconds when the machine is idle; the margins are for a CI machine shared with other tests
         code = run.wait(timeout=90)
         assert code != 0
+        if how == "SIGINT":  # a user's Ctrl-C: one line saying what is kept, not a traceback
+            said = run.stderr.read().decode()
+            assert "stopped (Ctrl-C)" in said and "Traceback" not in said, said
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and any(_alive(k) for k in kids):
             time.sleep(0.2)
