@@ -31,7 +31,7 @@ which = c1.radio("Show", list(FILTERS), horizontal=True)
 SORTS = {"score, highest first": ("score", False), "score, lowest first": ("score", True), "disagreement between detectors": ("disagreement", False)}
 order = c2.selectbox("Sort by", list(SORTS), help="Disagreement: the spread of the sample's percentile ranks across this round's detectors.")
 shown = df[FILTERS[which]].sort_values(SORTS[order][0], ascending=SORTS[order][1])
-st.caption(f"{len(shown)} samples · threshold {threshold:.4g} (set it on **Scores**) · run {run.id}, {run.detector}")
+st.caption(f"{len(shown)} samples · {which} · threshold {threshold:.4g} (set it on **Scores**) · run {run.id}, {run.detector}")
 if shown.empty:
     st.info("Nothing to review in this view.")
     st.stop()

@@ -76,24 +76,27 @@ def test_whole_loop_reaches_round_two(tmp_path):
 
         goto(page, "Review")
         page.get_by_text("selected on the map or histogram").click()
+        # the caption names the view: until it does, the table on screen is the last view's
+        page.get_by_text(f"{selected} samples · selected on the map or histogram · threshold").wait_for()
         settle(page)
-        page.get_by_text(f"{selected} samples · threshold").wait_for()
         page.get_by_text(f"all {selected} in this view").click()
         page.get_by_role("button", name="Apply").click()
         settle(page)
         page.get_by_text("rejected", exact=True).first.click()
+        page.get_by_text(f"{selected} samples · rejected · threshold").wait_for()
         settle(page)
-        page.get_by_text(f"{selected} samples · threshold").wait_for()
         shot(page, "08_review_rejected")
         # keyboard: tick the first row, press U (restore); it leaves the rejected view
-        grid = page.get_by_test_id("stDataFrame").first.bounding_box()
+        table = page.get_by_test_id("stDataFrame").first
+        table.wait_for()
+        grid = table.bounding_box()
         page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's tick box, under the header
         page.get_by_role("button", name="Restore ticked").wait_for()
         expect(page.get_by_role("button", name="Restore ticked")).to_be_enabled(timeout=60_000)  # a rerun: slow on a busy machine
         page.locator("body").press("u")
         page.get_by_text("Recorded “restore” for 1 samples.").wait_for()
         selected -= 1
-        page.get_by_text(f"{selected} samples · threshold").wait_for()
+        page.get_by_text(f"{selected} samples · rejected · threshold").wait_for()
         no_exceptions(page)
 
         goto(page, "Rounds")
