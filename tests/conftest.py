@@ -1,8 +1,11 @@
-"""Shared fixtures: a fresh home folder per test, and cleanup of any worker a test started."""
+"""Shared fixtures: a fresh home folder per test, cleanup of any worker a test started, and a
+suite that never reaches the network (downloads refused, connections off this machine refused)."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -15,6 +18,38 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 os.environ["WINNOW_OFFLINE"] = "1"  # no test may fetch data: every download path refuses (and workers inherit it)
+
+
+def _local(host) -> bool:
+    """Whether `host` (a name or an address) is this machine."""
+    if host in (None, "", "localhost", socket.gethostname()):
+        return True
+    try:
+        return ipaddress.ip_address(host.decode() if isinstance(host, bytes) else host).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_only(call, host_of):
+    """`call` refused for any host off this machine: the suite's own servers (Streamlit,
+    PostgreSQL, Redis) are on loopback, and a download that slipped past WINNOW_OFFLINE (a
+    library changing how it fetches) fails here instead of reaching out."""
+
+    def guarded(*args, **kwargs):
+        host = host_of(*args)
+        if host is not _LOCAL and not _local(host):
+            raise ConnectionRefusedError(f"the test suite never reaches the network ({host!r} refused)")
+        return call(*args, **kwargs)
+
+    return guarded
+
+
+_LOCAL = object()  # a socket that is not an internet one (AF_UNIX)
+_inet_host = lambda sock, address: address[0] if sock.family in (socket.AF_INET, socket.AF_INET6) else _LOCAL  # noqa: E731
+socket.socket.connect = _local_only(socket.socket.connect, _inet_host)
+socket.socket.connect_ex = _local_only(socket.socket.connect_ex, _inet_host)
+socket.getaddrinfo = _local_only(socket.getaddrinfo, lambda host, *rest: host)  # a name lookup reaches out already
+
 # A test that forgets its own home must not read or write the user's (.winnow, where app.sh puts the demo).
 os.environ["WINNOW_HOME"] = tempfile.mkdtemp(prefix="winnow-tests-")
 

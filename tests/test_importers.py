@@ -570,6 +570,21 @@ def test_cifar10_python_release_is_refused_and_truncated_batches_named(tmp_path)
         load_source("torchvision:CIFAR10", root=str(tmp_path))
 
 
+def test_the_suite_reaches_nothing_off_this_machine():
+    """Behind WINNOW_OFFLINE, conftest refuses any connection off loopback: a fetch by a path we
+    did not foresee fails loudly instead of downloading."""
+    import socket
+
+    with pytest.raises(ConnectionRefusedError, match="never reaches the network"):
+        socket.create_connection(("93.184.216.34", 443), timeout=2)
+    with pytest.raises(ConnectionRefusedError, match="never reaches the network"):
+        socket.create_connection(("example.com", 443), timeout=2)
+    with socket.socket() as server:  # loopback stays open: the suite's own servers live there
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        socket.create_connection(server.getsockname(), timeout=2).close()
+
+
 @pytest.mark.parametrize("source", ["torchvision:MNIST", "torchvision:FashionMNIST", "torchvision:CIFAR10"])
 def test_downloads_are_refused_offline_even_when_asked(tmp_path, source, monkeypatch):
     import urllib.request
