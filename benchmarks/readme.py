@@ -22,6 +22,7 @@ from benchmarks.table1 import bars as table1_bars
 from benchmarks.table1 import is_deep as table1_is_deep
 from benchmarks.table1 import merged as table1_merged
 from benchmarks.table1 import paper_column as table1_paper_column
+from benchmarks.table1 import resolve as table1_resolve
 from benchmarks.table1 import table as table1_table
 from benchmarks.table1 import verdicts as table1_verdicts
 from core.models.registry import NAMES
@@ -121,8 +122,7 @@ def table1_section() -> str:
     head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
     dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))
     pixels = [d for d in dets if not table1_is_deep(d)]
-    order = lambda d: (NAMES.index(d.split(":")[0]), d) if d.split(":")[0] in NAMES else (len(NAMES), d)  # noqa: E731
-    others = sorted((d for d in dets if table1_is_deep(d) and table1_paper_column(d) is None), key=order)  # registry order
+    others = sorted((d for d in dets if table1_is_deep(d) and table1_paper_column(d) is None), key=lambda d: (NAMES.index(table1_resolve(d)[0]), d))  # registry order
     text = (
         f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
         + "\n".join(runs)

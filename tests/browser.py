@@ -59,9 +59,9 @@ def app_server(home: Path, *options: str):
     finally:
         stop(proc)
         log.close()
-        from tests.conftest import kill_workers
+        from core.jobs.worker import stop_workers
 
-        kill_workers(home)
+        stop_workers(home, grace_s=0)
 
 
 @contextmanager

@@ -65,17 +65,6 @@ def wait_for(predicate, timeout: float = 120, every: float = 0.3):
     raise AssertionError("timed out waiting")
 
 
-def kill_workers(home: Path) -> None:
-    """SIGKILL every worker a test started in `home` (registered or still starting)."""
-    from core.jobs.worker import worker_pids
-
-    for pid in worker_pids(Path(home)):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 def _test_workers() -> dict[int, str]:
     """Live `python -m core worker` processes whose home lies in the temp folder (every test home
     does; a user's does not): pid -> its home and the test that was running when it started."""
@@ -129,6 +118,7 @@ def no_stray_workers(request):
 def home_at(path: Path):
     """WINNOW_HOME at `path` on the CPU with the default SQLite store, for the duration (a module
     fixture's too); workers started inside it are killed afterwards."""
+    from core.jobs.worker import stop_workers
     from core.store import db
 
     with pytest.MonkeyPatch.context() as mp:
@@ -139,7 +129,7 @@ def home_at(path: Path):
         try:
             yield path
         finally:
-            kill_workers(path)
+            stop_workers(path, grace_s=0)
             db.reset_engines()
 
 

@@ -266,15 +266,6 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    from pathlib import Path
-
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _set_up(pid: int) -> bool:
     """Whether cell process `pid` has run its set-up (the last of which ignores SIGINT, then asks to die with its parent)."""
     from pathlib import Path
@@ -295,6 +286,8 @@ def test_a_stopped_jobs_run_stops_its_fits_at_once(how, home):
     Ctrl-C ends the run with one line, not a traceback."""
     import signal
     import time
+
+    from core.jobs.worker import running
 
     # four cells of two minutes or more each (1,000 epochs): a stop that let them finish, or waited for them, fails the timings below
     # SIGINT as a terminal's Ctrl-C finds it: a suite started in the background of a shell
@@ -320,9 +313,9 @@ def test_a_stopped_jobs_run_stops_its_fits_at_once(how, home):
             said = run.stderr.read().decode()
             assert "stopped (Ctrl-C)" in said and "Traceback" not in said, said
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+        while time.monotonic() < deadline and any(map(running, kids)):
             time.sleep(0.2)
-        assert not any(_alive(k) for k in kids), f"cell processes outlived a {how} to their parent"
+        assert not any(map(running, kids)), f"cell processes outlived a {how} to their parent"
     finally:
         run.kill()
         for k in kids:

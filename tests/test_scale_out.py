@@ -10,7 +10,8 @@ import signal
 import pytest
 
 from core.store import db
-from tests.conftest import kill_workers, wait_for
+from core.jobs.worker import stop_workers
+from tests.conftest import wait_for
 from tests.servers import postgres_server, redis_server
 
 pytestmark = pytest.mark.slow
@@ -35,7 +36,7 @@ def scaled_out(tmp_path, monkeypatch):
         try:
             yield home, db_url, redis_url
         finally:
-            kill_workers(home)
+            stop_workers(home, grace_s=0)
             db.reset_engines()
 
 

@@ -135,17 +135,17 @@ def stop_workers(home: Path, grace_s: float = 30.0) -> None:
         except (ProcessLookupError, PermissionError):
             pass
     end = time.monotonic() + grace_s
-    while any(_running(str(p)) for p in pids) and time.monotonic() < end:
+    while any(map(running, pids)) and time.monotonic() < end:
         time.sleep(0.2)
     for pid in pids:
-        if _running(str(pid)):
+        if running(pid):
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
 
 
-def _running(pid: str) -> bool:
+def running(pid: int | str) -> bool:
     """Whether process `pid` on this machine exists (and is not a zombie)."""
     try:
         os.kill(int(pid), 0)
@@ -180,7 +180,7 @@ def ensure_worker() -> str:
         stamp = home / "worker.started"
         # A worker takes a few seconds to import torch and beat once: don't start more meanwhile
         # (unless the ones just started have already died).
-        if stamp.exists() and time.time() - stamp.stat().st_mtime < config.HEARTBEAT_TIMEOUT_S and any(map(_running, stamp.read_text().split())):
+        if stamp.exists() and time.time() - stamp.stat().st_mtime < config.HEARTBEAT_TIMEOUT_S and any(map(running, stamp.read_text().split())):
             return "starting"
         logs = home / "logs"
         logs.mkdir(exist_ok=True)
@@ -202,6 +202,6 @@ def ensure_worker() -> str:
             pids.append(str(proc.pid))
         # lets tools stop workers that have not beaten yet; ones started earlier and still coming up
         # are kept, or a stop before they first beat would miss them
-        earlier = [p for p in stamp.read_text().split() if _running(p)] if stamp.exists() else []
+        earlier = [p for p in stamp.read_text().split() if running(p)] if stamp.exists() else []
         stamp.write_text("\n".join(earlier + pids))
         return "started"
