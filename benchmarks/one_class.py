@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks.common import cell_map, dataset, mean_std, plural, run_cli
 
+DEFAULT_P = "0,0.05,0.1,0.2"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
 
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--protocol", default="one-class", choices=["one-class", "leave-one-out"])
     ap.add_argument("--datasets", default="mnist,fashion")
     ap.add_argument("--classes", default="all", help="class indices, comma-separated, or all")
-    ap.add_argument("--contamination", default="0,0.05,0.1,0.2")
+    ap.add_argument("--contamination", default=DEFAULT_P)
     ap.add_argument("--detectors", default="iforest,knn,autoencoder")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--preset", default="quick", choices=["quick", "paper"])
@@ -88,7 +89,10 @@ def main(argv: list[str] | None = None) -> dict:
     if a.jobs > 1:
         record["threads"] = 1
     name = f"{a.protocol}-{a.detectors.replace(',', '+')}-{a.preset}"
-    name += (f"-{a.datasets.replace(',', '+')}" if a.datasets != "mnist,fashion" else "") + (f"-e{a.epochs}" if a.epochs else "") + "-cpu"
+    name += f"-{a.datasets.replace(',', '+')}" if a.datasets != "mnist,fashion" else ""
+    # runs of the same detectors at other contamination levels complement a record, never overwrite it
+    name += f"-p{a.contamination.replace(',', '+')}" if a.contamination != DEFAULT_P and a.protocol == "one-class" else ""
+    name += (f"-e{a.epochs}" if a.epochs else "") + "-cpu"
     cells, meta = [], []
     for key in a.datasets.split(","):
         source, title = SOURCES[key]
