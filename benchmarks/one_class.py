@@ -226,18 +226,24 @@ def verdicts(records: list[dict]) -> list[str]:
         line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over classes): " + ", ".join(changes) + "." if changes else f"{ds}:"
         deep = list(dict.fromkeys(r["label"] for r in mine if registry.get(r["detector"]).deep))
         forest = cells("iforest")
-        shared = {d: [k for k in cells(d) if k in forest] for d in deep}
+        shared = {d: {k for k in cells(d) if k in forest} for d in deep}
         most = max(map(len, shared.values()), default=0)
-        if forest and most:
-            # only detectors run on as many settings as the most-run one compete: a partial run's
-            # two settings must not make the "best" of one that ran forty
-            gaps = {d: statistics.mean(cells(d)[k] - forest[k] for k in ks) for d, ks in shared.items() if len(ks) == most}
+        # detectors run on at least half as many settings as the most-run one compete, on the
+        # settings all of them ran: a cut-off run's two settings must not make the "best" of one
+        # that ran forty, and a run at p = 0/10 % still meets one that also ran 5 and 20 %
+        rivals = {d: ks for d, ks in shared.items() if ks and 2 * len(ks) >= most}
+        common = set.intersection(*rivals.values()) if rivals else set()
+        if forest and common:
+            gaps = {d: statistics.mean(cells(d)[k] - forest[k] for k in common) for d in rivals}
             best = max(gaps, key=gaps.get)
             word = "beats" if gaps[best] > 0 else "does not beat"
-            line += f" The best deep detector, `{best}`, {word} IsolationForest on raw pixels ({100 * gaps[best]:+.1f} points of mean AUROC over the {most} settings both ran)."
-            fewer = [f"`{d}` ({len(ks)})" for d, ks in shared.items() if 0 < len(ks) < most]
+            among = "both ran" if len(rivals) == 1 else f"IsolationForest and all {len(rivals)} compared detectors ran"
+            line += f" The best deep detector, `{best}`, {word} IsolationForest on raw pixels ({100 * gaps[best]:+.1f} points of mean AUROC over the {len(common)} settings {among})."
+            fewer = [f"`{d}` ({len(ks)})" for d, ks in shared.items() if 0 < len(ks) and d not in rivals]
             if fewer:
                 line += f" Not compared, as run on fewer settings: {', '.join(fewer)}."
+        elif forest and rivals:
+            line += " The deep detectors ran on no settings in common with each other and IsolationForest, so the bar against it is not measured yet."
         elif forest:
             line += " No deep detector was run here on the settings IsolationForest ran, so the bar against it is not measured yet."
         out.append(line)

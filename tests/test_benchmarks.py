@@ -361,11 +361,18 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
     worse = _one_class_record(5, {("autoencoder", 0.0): 0.80, ("autoencoder", 0.1): 0.70})
     (line,) = one_class.verdicts([pixels, worse])
     assert "`autoencoder (5 epochs)`, does not beat IsolationForest (-14.0 points" in line.replace("on raw pixels ", "")
-    # a detector run on fewer settings (a partial run) is not named best from them
+    # a detector run on fewer than half the settings (a cut-off run) is not named best from them
+    pixels["rows"] += _one_class_record(None, {("iforest", 0.05): 0.89, ("iforest", 0.2): 0.85})["rows"]
+    worse["rows"] += _one_class_record(5, {("autoencoder", 0.05): 0.75, ("autoencoder", 0.2): 0.65})["rows"]
     partial = _one_class_record(5, {("ganomaly", 0.0): 0.99})
     (line,) = one_class.verdicts([pixels, worse, partial])
-    assert "The best deep detector, `autoencoder (5 epochs)`, does not beat" in line and "over the 2 settings" in line
+    assert "The best deep detector, `autoencoder (5 epochs)`, does not beat" in line and "over the 4 settings both ran" in line
     assert "Not compared, as run on fewer settings: `ganomaly (5 epochs)` (1)." in line
+    # one run at p = 0 and 10 % only meets another at every p on the settings they share
+    halves = _one_class_record(5, {("ganomaly", 0.0): 0.99, ("ganomaly", 0.1): 0.87})
+    (line,) = one_class.verdicts([pixels, worse, halves])
+    assert "The best deep detector, `ganomaly (5 epochs)`, beats IsolationForest on raw pixels (+4.0 points of mean AUROC over the 2 settings IsolationForest and all 2 compared detectors ran)." in line
+    assert "Not compared" not in line
 
 
 def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
