@@ -373,6 +373,10 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
     (line,) = one_class.verdicts([pixels, worse, halves])
     assert "The best deep detector, `ganomaly (5 epochs)`, beats IsolationForest on raw pixels (+4.0 points of mean AUROC over the 2 settings IsolationForest and all 2 compared detectors ran)." in line
     assert "Not compared" not in line
+    # runs that share no setting are not set against each other on nothing
+    apart = _one_class_record(5, {("ganomaly", 0.05): 0.99, ("ganomaly", 0.2): 0.87})
+    (line,) = one_class.verdicts([pixels, _one_class_record(5, {("autoencoder", 0.0): 0.8, ("autoencoder", 0.1): 0.7}), apart])
+    assert "ran on no settings in common" in line and "The best deep detector" not in line
 
 
 def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
