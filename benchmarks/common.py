@@ -17,6 +17,20 @@ from typing import Iterator
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def code_changed(porcelain: str) -> bool:
+    """Whether `git status --porcelain` lists a change to the code: results and the README aside,
+    and of untracked paths only Python files (a stray log or a symlinked venv is not code)."""
+    # porcelain lines are "XY path", and X may be a space: never strip them
+    for line in porcelain.splitlines():
+        path = line[3:]
+        if path.startswith(("benchmarks/results/", "README")):
+            continue
+        if line.startswith("??") and not path.endswith(".py"):
+            continue
+        return True
+    return False
+
+
 def environment() -> dict:
     """Date, machine, versions and git commit, for the record."""
     import torch
@@ -24,9 +38,7 @@ def environment() -> dict:
     try:
         git = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True, cwd=RESULTS.parent).stdout  # noqa: E731
         commit = git("rev-parse", "--short", "HEAD").strip()
-        # uncommitted changes to the code (results and docs aside) make the commit alone not the
-        # whole story; porcelain lines are "XY path", and X may be a space: never strip them
-        if any(not line[3:].startswith(("benchmarks/results/", "README")) for line in git("status", "--porcelain").splitlines()):
+        if code_changed(git("status", "--porcelain", "--untracked-files=all")):
             commit += "+changes"
     except OSError:
         commit = ""

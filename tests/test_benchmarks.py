@@ -15,6 +15,17 @@ def test_readme_sections_regenerate_unchanged():
     assert readme.render(text) == text, "README tables differ from benchmarks/results: run python -m benchmarks.readme"
 
 
+def test_a_record_says_plus_changes_only_when_code_differs_from_its_commit():
+    from benchmarks.common import code_changed
+
+    assert not code_changed("")
+    # results, the README and untracked non-code (a symlinked venv, a log) leave the commit whole
+    assert not code_changed("?? .venv\n?? benchmarks/results/new.json\n M README.md\n?? bench.log\n")
+    assert code_changed(" M core/models/ganomaly.py\n")  # X is a space: the path must survive
+    assert code_changed("?? benchmarks/new_protocol.py\n")  # new code, not yet added
+    assert code_changed("A  core/x.py\n") and code_changed("?? .venv\nM  requirements.txt\n")
+
+
 def test_speed_table_lists_every_detector():
     from core.models import registry
 
