@@ -33,7 +33,13 @@ def _imported(ds) -> None:
         st.warning(f"{len(ds.skipped)} file(s) could not be read and were skipped:\n{listed}{more}")
 
 
-with st.expander("Import a dataset", expanded=not datasets.list_datasets()):
+# On an empty store importing is the only thing to do, so the form is shown outright, not in an
+# expander that opens itself: those animate their height as their contents arrive, and on a busy
+# browser Streamlit 1.67 has left one open at its header's height, showing nothing.
+first_import = not datasets.list_datasets()
+with st.container(border=True) if first_import else st.expander("Import a dataset"):
+    if first_import:
+        st.markdown("**Import a dataset**")
     upload_tab, path_tab, builtin_tab = st.tabs(["Upload", "Folder or file on the server", "Built-in sets"])
     with upload_tab:
         limit = st.get_option("server.maxUploadSize")  # MB; above it the browser refuses the file

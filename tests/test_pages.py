@@ -43,6 +43,19 @@ def test_data_page_imports_and_reports_bad_input(store, tmp_path):
     assert "bad" not in [d.name for d in datasets.list_datasets()]
 
 
+def test_data_page_shows_the_import_form_outright_until_there_is_a_dataset(home):
+    at = page("data")  # an empty store: importing is all there is to do, so nothing is folded away
+    assert not at.expander and at.tabs[0].label == "Upload"
+    assert at.info[0].value == "No dataset yet."
+    from core.services import datasets
+
+    datasets.import_dataset("builtin:digits", "digits")
+    at = page("data")  # afterwards the form folds up above the datasets
+    (importer,) = at.expander
+    assert importer.label == "Import a dataset" and not importer.proto.expanded
+    assert importer.tabs[0].label == "Upload"
+
+
 def test_experiment_page_refuses_impossible_contamination(store):
     at = page("experiment")
     at.number_input[0].set_value(0.95)
