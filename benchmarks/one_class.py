@@ -88,11 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     record = {"benchmark": a.protocol, "quick": a.quick, "complete": False, **settings, **environment(), "rows": rows}
     if a.jobs > 1:
         record["threads"] = 1
-    name = f"{a.protocol}-{a.detectors.replace(',', '+')}-{a.preset}"
-    name += f"-{a.datasets.replace(',', '+')}" if a.datasets != "mnist,fashion" else ""
-    # runs of the same detectors at other contamination levels complement a record, never overwrite it
-    name += f"-p{a.contamination.replace(',', '+')}" if a.contamination != DEFAULT_P and a.protocol == "one-class" else ""
-    name += (f"-e{a.epochs}" if a.epochs else "") + "-cpu"
+    name = file_name(record)
     cells, meta = [], []
     for key in a.datasets.split(","):
         source, title = SOURCES[key]
@@ -118,6 +114,21 @@ def main(argv: list[str] | None = None) -> dict:
             keep(record, name)  # hours of CPU: what has run is kept if the rest is cut off
     record["complete"] = True
     return finish(record, name, table(record))
+
+
+def file_name(settings: dict) -> str:
+    """The results file of a run: one per protocol, detector set, preset, dataset set, class set,
+    contamination list, seed list and epochs, so that a run complementing another (other p, the
+    classes a cut-off run missed, more seeds) never overwrites it. Seed 0 alone, every class and
+    both datasets are the plain name."""
+    plus = lambda v: str(v).replace(",", "+")  # noqa: E731
+    s = settings
+    name = f"{s['benchmark']}-{plus(s['detectors'])}-{s['preset']}"
+    name += f"-{plus(s['datasets'])}" if s["datasets"] != "mnist,fashion" else ""
+    name += f"-c{plus(s['classes'])}" if s["classes"] != "all" else ""
+    name += f"-p{plus(s['contamination'])}" if s["contamination"] != DEFAULT_P and s["benchmark"] == "one-class" else ""
+    name += f"-s{plus(s['seeds'])}" if s["seeds"] != "0" else ""
+    return name + (f"-e{s['epochs']}" if s.get("epochs") else "") + "-cpu"
 
 
 PLOT_NAME = "one-class-auroc-vs-p.png"  # drawn by `python -m benchmarks.readme` from every saved record

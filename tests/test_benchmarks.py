@@ -130,6 +130,20 @@ def test_table1_runs_that_differ_in_any_setting_keep_their_own_files():
         assert table1.file_name(json.loads(path.read_text())) + ".json" == path.name
 
 
+def test_one_class_runs_that_differ_in_any_setting_keep_their_own_files():
+    from benchmarks import common, one_class
+
+    base = {"benchmark": "one-class", "datasets": "mnist", "classes": "all", "contamination": "0.05,0.2", "detectors": "aae_itsr", "seeds": "0", "preset": "quick", "epochs": None}
+    changes = [("benchmark", "leave-one-out"), ("datasets", "fashion"), ("classes", "8,9"), ("contamination", "0.2"), ("detectors", "knn"), ("seeds", "1,2"), ("preset", "paper"), ("epochs", 5)]
+    variants = [base] + [base | {k: v} for k, v in changes]
+    assert len({one_class.file_name(v) for v in variants}) == len(variants)
+    # every saved record is found again under its own name
+    saved = list(common.RESULTS.glob("one-class-*.json")) + list(common.RESULTS.glob("leave-one-out-*.json"))
+    assert saved
+    for path in saved:
+        assert one_class.file_name(json.loads(path.read_text())) + ".json" == path.name
+
+
 def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     from benchmarks import table1
 
