@@ -154,14 +154,17 @@ def plot(records: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from core.models import registry
+
     rows = [r | {"detector": r["label"]} for r in labelled(records)]
+    bars = {r["label"] for r in labelled(records) if not registry.get(r["detector"]).deep}  # dashed: the pixel bars
     sets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets) + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, ds in zip(axes[0], sets):
         for d in dict.fromkeys(r["detector"] for r in rows):
             ps = sorted({r["p"] for r in rows if r["dataset"] == ds and r["detector"] == d})
             means = [statistics.mean(r["auroc"] for r in rows if (r["dataset"], r["detector"], r["p"]) == (ds, d, p)) for p in ps]
-            ax.plot([100 * p for p in ps], means, marker="o", label=d)
+            ax.plot([100 * p for p in ps], means, marker="o", label=d, linestyle="--" if d in bars else "-")
         ax.set_title(ds)
         ax.set_xlabel("contamination p (%)")
         ax.grid(alpha=0.3)
@@ -172,6 +175,43 @@ def plot(records: list[dict], path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def summary(records: list[dict]) -> str:
+    """Every run pooled: mean test AUROC per dataset, detector and p over classes and seeds, the
+    best of each column in bold; ± is the spread of the per-seed means where several seeds ran."""
+    from core.models import registry
+
+    cells = {}
+    for rec in sorted(records, key=lambda r: r.get("date", "")):  # a newer run's cell replaces an older one's
+        for r in labelled([rec]):
+            cells[(r["dataset"], r["label"], r["class"], r["p"], r["seed"])] = (r["auroc"], r["detector"])
+    ps = sorted({k[3] for k in cells})
+    lines = ["| dataset | detector | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + " |", "|---|---|" + "---|" * len(ps)]
+    for ds in dict.fromkeys(k[0] for k in cells):
+        mine = {k: v for k, v in cells.items() if k[0] == ds}
+        n_classes = len({k[2] for k in mine})
+        kind = {k[1]: registry.get(v[1]).deep for k, v in mine.items()}
+        labels = sorted(dict.fromkeys(k[1] for k in mine), key=lambda d: kind[d])  # the pixel bars first
+        at = {(d, p): [k for k in mine if k[1] == d and k[3] == p] for d in labels for p in ps}
+        mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items() if ks}
+        best = {p: max((m for (d, q), m in mean.items() if q == p), default=None) for p in ps}
+        for d in labels:
+            row = []
+            for p in ps:
+                if (d, p) not in mean:
+                    row.append("–")
+                    continue
+                seeds = sorted({k[4] for k in at[d, p]})
+                text = f"{mean[d, p]:.3f}"
+                if len(seeds) > 1:
+                    per_seed = [statistics.mean(mine[k][0] for k in at[d, p] if k[4] == s) for s in seeds]
+                    text += f" ± {statistics.stdev(per_seed):.3f} ({len(seeds)} seeds)"
+                classes = len({k[2] for k in at[d, p]})
+                text += f" ({classes} of {n_classes} classes)" if classes < n_classes else ""
+                row.append(f"**{text}**" if mean[d, p] == best[p] else text)
+            lines.append(f"| {ds} | `{d}` | " + " | ".join(row) + " |")
+    return "\n".join(lines)
 
 
 def table(record: dict) -> str:

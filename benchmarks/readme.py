@@ -11,6 +11,7 @@ from benchmarks.common import RESULTS, plural, saved
 from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
 from benchmarks.one_class import plot as one_class_plot
 from benchmarks.one_class import table as one_class_table
+from benchmarks.one_class import summary as one_class_summary
 from benchmarks.one_class import verdicts as one_class_verdicts
 from benchmarks.page_speed import table as page_speed_table
 from benchmarks.queue_overhead import table as queue_overhead_table
@@ -163,8 +164,13 @@ def _protocol_section(protocol: str) -> str:
         )
     text = "\n\n".join(parts)
     if protocol == "one-class":
-        text += "\n\n" + "\n".join(f"- {v}" for v in one_class_verdicts(records))
-        text += f"\n\n![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"
+        pooled = (
+            "Every run below pooled: mean test AUROC over the classes (and seeds), the best of each column in bold;"
+            " deep detectors trained for fewer epochs than their preset say so.\n\n" + one_class_summary(records)
+        )
+        verdicts = "\n".join(f"- {v}" for v in one_class_verdicts(records))
+        plot = f"![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"
+        text = "\n\n".join([pooled, verdicts, plot, "The runs behind it, each with its command and per-class table:", text])
     return text
 
 

@@ -412,3 +412,21 @@ def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
     labels = {r["label"]: r["auroc"] for r in one_class.labelled([short, full])}
     assert labels == {"autoencoder (5 epochs)": 0.80, "autoencoder": 0.96}
 
+
+
+def test_one_class_summary_pools_every_run_per_detector_and_p():
+    from benchmarks import one_class
+
+    def rec(date, epochs, rows):
+        return {"date": date, "epochs": epochs, "rows": [{"dataset": "D", "class": c, "p": p, "seed": s, "detector": d, "auroc": v} for d, c, p, s, v in rows]}
+
+    pixels = rec("2026-01-01", None, [("iforest", c, p, 0, v) for c, v in (("a", 0.90), ("b", 0.80)) for p in (0.0, 0.1)])
+    more_seeds = rec("2026-01-02", None, [("iforest", c, 0.1, 1, 0.75) for c in "ab"])
+    deep = rec("2026-01-01", 5, [("autoencoder", "a", 0.0, 0, 0.99), ("autoencoder", "b", 0.0, 0, 0.97), ("autoencoder", "a", 0.1, 0, 0.50)])
+    redo = rec("2026-01-03", 5, [("autoencoder", "a", 0.1, 0, 0.70)])  # the same cell measured again: the newer run's counts
+    table = one_class.summary([redo, deep, more_seeds, pixels])
+    rows = {line.split(" | ")[1]: line.split(" | ")[2:] for line in table.splitlines()[2:]}
+    assert table.splitlines()[0] == "| dataset | detector | p = 0 % | p = 10 % |"
+    assert list(rows) == ["`iforest`", "`autoencoder (5 epochs)`"]  # the pixel bar first
+    assert rows["`iforest`"] == ["0.850", "**0.800 ± 0.071 (2 seeds)** |"]  # seeds 0 (0.85) and 1 (0.75)
+    assert rows["`autoencoder (5 epochs)`"] == ["**0.980**", "0.700 (1 of 2 classes) |"]
