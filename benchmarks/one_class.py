@@ -156,8 +156,9 @@ def plot(records: list[dict], path: Path) -> Path:
 
     from core.models import registry
 
-    rows = [r | {"detector": r["label"]} for r in labelled(records)]
-    bars = {r["label"] for r in labelled(records) if not registry.get(r["detector"]).deep}  # dashed: the pixel bars
+    every = labelled(records)
+    bars = {r["label"] for r in every if not registry.get(r["detector"]).deep}  # dashed: the pixel bars
+    rows = [r | {"detector": r["label"]} for r in every]
     sets = list(dict.fromkeys(r["dataset"] for r in rows))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets) + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, ds in zip(axes[0], sets):
@@ -183,7 +184,7 @@ def summary(records: list[dict]) -> str:
     from core.models import registry
 
     cells = {}
-    for rec in sorted(records, key=lambda r: r.get("date", "")):  # a newer run's cell replaces an older one's
+    for rec in sorted(records, key=lambda r: r.get("time") or r.get("date", "")):  # a newer run's cell replaces an older one's
         for r in labelled([rec]):
             cells[(r["dataset"], r["label"], r["class"], r["p"], r["seed"])] = (r["auroc"], r["detector"])
     ps = sorted({k[3] for k in cells})
@@ -191,8 +192,8 @@ def summary(records: list[dict]) -> str:
     for ds in dict.fromkeys(k[0] for k in cells):
         mine = {k: v for k, v in cells.items() if k[0] == ds}
         n_classes = len({k[2] for k in mine})
-        kind = {k[1]: registry.get(v[1]).deep for k, v in mine.items()}
-        labels = sorted(dict.fromkeys(k[1] for k in mine), key=lambda d: kind[d])  # the pixel bars first
+        order = {k[1]: (registry.get(v[1]).deep, registry.NAMES.index(v[1]), k[1]) for k, v in mine.items()}
+        labels = sorted(order, key=order.get)  # the pixel bars first, then the registry's order
         at = {(d, p): [k for k in mine if k[1] == d and k[3] == p] for d in labels for p in ps}
         mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items() if ks}
         best = {p: max((m for (d, q), m in mean.items() if q == p), default=None) for p in ps}

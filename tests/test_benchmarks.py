@@ -430,3 +430,4 @@ def test_one_class_summary_pools_every_run_per_detector_and_p():
     assert list(rows) == ["`iforest`", "`autoencoder (5 epochs)`"]  # the pixel bar first
     assert rows["`iforest`"] == ["0.850", "**0.800 ± 0.071 (2 seeds)** |"]  # seeds 0 (0.85) and 1 (0.75)
     assert rows["`autoencoder (5 epochs)`"] == ["**0.980**", "0.700 (1 of 2 classes) |"]
+    assert one_class.summary([pixels, more_seeds, deep, redo]) == table  # neither rows nor cells depend on the records' order
