@@ -147,6 +147,24 @@ def labelled(records: list[dict]) -> list[dict]:
     return out
 
 
+def pooled(records: list[dict]) -> dict[tuple, tuple[float, str]]:
+    """Every run's AUROC keyed by (dataset, label, class, p, seed), with its detector; where two
+    runs measured the same cell, the newer run's counts."""
+    cells = {}
+    for rec in sorted(records, key=lambda r: r.get("time") or r.get("date", "")):
+        for r in labelled([rec]):
+            cells[(r["dataset"], r["label"], r["class"], r["p"], r["seed"])] = (r["auroc"], r["detector"])
+    return cells
+
+
+def ordered_labels(cells: dict[tuple, tuple[float, str]]) -> list[str]:
+    """The labels in `pooled` cells: the pixel bars first, then the registry's order."""
+    from core.models import registry
+
+    order = {k[1]: (registry.get(v[1]).deep, registry.NAMES.index(v[1]), k[1]) for k, v in cells.items()}
+    return sorted(order, key=order.get)
+
+
 def plot(records: list[dict], path: Path) -> Path:
     """Mean test AUROC against contamination p, one line per detector, one panel per dataset (PNG)."""
     import matplotlib
@@ -156,16 +174,21 @@ def plot(records: list[dict], path: Path) -> Path:
 
     from core.models import registry
 
-    every = labelled(records)
-    bars = {r["label"] for r in every if not registry.get(r["detector"]).deep}  # dashed: the pixel bars
-    rows = [r | {"detector": r["label"]} for r in every]
-    sets = list(dict.fromkeys(r["dataset"] for r in rows))
+    cells = pooled(records)
+    labels = ordered_labels(cells)
+    detector = {k[1]: v[1] for k, v in cells.items()}
+    # a colour per label over both panels, in the table's order: adding a run does not recolour the lines
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    sets = list(dict.fromkeys(k[0] for k in cells))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets) + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, ds in zip(axes[0], sets):
-        for d in dict.fromkeys(r["detector"] for r in rows):
-            ps = sorted({r["p"] for r in rows if r["dataset"] == ds and r["detector"] == d})
-            means = [statistics.mean(r["auroc"] for r in rows if (r["dataset"], r["detector"], r["p"]) == (ds, d, p)) for p in ps]
-            ax.plot([100 * p for p in ps], means, marker="o", label=d, linestyle="--" if d in bars else "-")
+        for i, d in enumerate(labels):
+            ps = sorted({k[3] for k in cells if k[:2] == (ds, d)})
+            if not ps:
+                continue
+            means = [statistics.mean(v[0] for k, v in cells.items() if k[:2] == (ds, d) and k[3] == p) for p in ps]
+            dashed = not registry.get(detector[d]).deep  # the pixel bars
+            ax.plot([100 * p for p in ps], means, marker="o", label=d, color=colours[i % len(colours)], linestyle="--" if dashed else "-")
         ax.set_title(ds)
         ax.set_xlabel("contamination p (%)")
         ax.grid(alpha=0.3)
@@ -181,19 +204,13 @@ def plot(records: list[dict], path: Path) -> Path:
 def summary(records: list[dict]) -> str:
     """Every run pooled: mean test AUROC per dataset, detector and p over classes and seeds, the
     best of each column in bold; ± is the spread of the per-seed means where several seeds ran."""
-    from core.models import registry
-
-    cells = {}
-    for rec in sorted(records, key=lambda r: r.get("time") or r.get("date", "")):  # a newer run's cell replaces an older one's
-        for r in labelled([rec]):
-            cells[(r["dataset"], r["label"], r["class"], r["p"], r["seed"])] = (r["auroc"], r["detector"])
+    cells = pooled(records)
     ps = sorted({k[3] for k in cells})
     lines = ["| dataset | detector | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + " |", "|---|---|" + "---|" * len(ps)]
     for ds in dict.fromkeys(k[0] for k in cells):
         mine = {k: v for k, v in cells.items() if k[0] == ds}
         n_classes = len({k[2] for k in mine})
-        order = {k[1]: (registry.get(v[1]).deep, registry.NAMES.index(v[1]), k[1]) for k, v in mine.items()}
-        labels = sorted(order, key=order.get)  # the pixel bars first, then the registry's order
+        labels = ordered_labels(mine)
         at = {(d, p): [k for k in mine if k[1] == d and k[3] == p] for d in labels for p in ps}
         mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items() if ks}
         best = {p: max((m for (d, q), m in mean.items() if q == p), default=None) for p in ps}

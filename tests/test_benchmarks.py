@@ -431,3 +431,19 @@ def test_one_class_summary_pools_every_run_per_detector_and_p():
     assert rows["`iforest`"] == ["0.850", "**0.800 ± 0.071 (2 seeds)** |"]  # seeds 0 (0.85) and 1 (0.75)
     assert rows["`autoencoder (5 epochs)`"] == ["**0.980**", "0.700 (1 of 2 classes) |"]
     assert one_class.summary([pixels, more_seeds, deep, redo]) == table  # neither rows nor cells depend on the records' order
+
+
+def test_one_class_plot_draws_the_pooled_cells_in_the_tables_order(tmp_path):
+    from benchmarks import one_class
+
+    def rec(date, rows):
+        return {"date": date, "epochs": None, "rows": [{"dataset": "D", "class": "a", "p": p, "seed": 0, "detector": d, "auroc": v} for d, p, v in rows]}
+
+    old = rec("2026-01-01", [("autoencoder", 0.0, 0.9), ("autoencoder", 0.1, 0.5), ("iforest", 0.0, 0.8), ("iforest", 0.1, 0.7)])
+    redo = rec("2026-01-02", [("autoencoder", 0.1, 0.6)])
+    a = one_class.plot([old, redo], tmp_path / "a.png").read_bytes()
+    assert one_class.plot([redo, old], tmp_path / "b.png").read_bytes() == a  # order, colours and values alike
+    merged = rec("2026-01-01", [("autoencoder", 0.0, 0.9), ("autoencoder", 0.1, 0.6), ("iforest", 0.0, 0.8), ("iforest", 0.1, 0.7)])
+    assert one_class.plot([merged], tmp_path / "c.png").read_bytes() == a  # the newer run's cell replaces the older, as in the table
+    other = rec("2026-01-02", [("autoencoder", 0.1, 0.65)])
+    assert one_class.plot([old, other], tmp_path / "d.png").read_bytes() != a  # other values draw another picture
