@@ -157,6 +157,14 @@ def pooled(records: list[dict]) -> dict[tuple, tuple[float, str]]:
     return cells
 
 
+def by_setting(cells: dict[tuple, tuple[float, str]]) -> dict[tuple, list[tuple]]:
+    """The keys of `pooled` cells grouped by (dataset, label, p): the classes and seeds behind each mean."""
+    out: dict[tuple, list[tuple]] = {}
+    for k in cells:
+        out.setdefault((k[0], k[1], k[3]), []).append(k)
+    return out
+
+
 def ordered_labels(cells: dict[tuple, tuple[float, str]]) -> list[str]:
     """The labels in `pooled` cells: the pixel bars first, then the registry's order."""
     from core.models import registry
@@ -176,18 +184,18 @@ def plot(records: list[dict], path: Path) -> Path:
 
     cells = pooled(records)
     labels = ordered_labels(cells)
-    detector = {k[1]: v[1] for k, v in cells.items()}
+    groups = by_setting(cells)
     # a colour per label over both panels, in the table's order: adding a run does not recolour the lines
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     sets = list(dict.fromkeys(k[0] for k in cells))
     fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets) + 2.4, 3.6), squeeze=False, sharey=True)
     for ax, ds in zip(axes[0], sets):
         for i, d in enumerate(labels):
-            ps = sorted({k[3] for k in cells if k[:2] == (ds, d)})
+            ps = sorted(p for (g_ds, g_label, p) in groups if (g_ds, g_label) == (ds, d))
             if not ps:
                 continue
-            means = [statistics.mean(v[0] for k, v in cells.items() if k[:2] == (ds, d) and k[3] == p) for p in ps]
-            dashed = not registry.get(detector[d]).deep  # the pixel bars
+            means = [statistics.mean(cells[k][0] for k in groups[ds, d, p]) for p in ps]
+            dashed = not registry.get(cells[groups[ds, d, ps[0]][0]][1]).deep  # the pixel bars
             ax.plot([100 * p for p in ps], means, marker="o", label=d, color=colours[i % len(colours)], linestyle="--" if dashed else "-")
         ax.set_title(ds)
         ax.set_xlabel("contamination p (%)")
@@ -205,13 +213,14 @@ def summary(records: list[dict]) -> str:
     """Every run pooled: mean test AUROC per dataset, detector and p over classes and seeds, the
     best of each column in bold; ± is the spread of the per-seed means where several seeds ran."""
     cells = pooled(records)
+    groups = by_setting(cells)
     ps = sorted({k[3] for k in cells})
     lines = ["| dataset | detector | " + " | ".join(f"p = {100 * p:g} %" for p in ps) + " |", "|---|---|" + "---|" * len(ps)]
     for ds in dict.fromkeys(k[0] for k in cells):
         mine = {k: v for k, v in cells.items() if k[0] == ds}
         n_classes = len({k[2] for k in mine})
         labels = ordered_labels(mine)
-        at = {(d, p): [k for k in mine if k[1] == d and k[3] == p] for d in labels for p in ps}
+        at = {(d, p): groups.get((ds, d, p), []) for d in labels for p in ps}
         mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items() if ks}
         best = {p: max((m for (d, q), m in mean.items() if q == p), default=None) for p in ps}
         for d in labels:
