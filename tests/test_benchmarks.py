@@ -402,6 +402,13 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
     apart = _one_class_record(5, {("ganomaly", 0.05): 0.99, ("ganomaly", 0.2): 0.87})
     (line,) = one_class.verdicts([pixels, _one_class_record(5, {("autoencoder", 0.0): 0.8, ("autoencoder", 0.1): 0.7}), apart])
     assert "ran on no settings in common" in line and "The best deep detector" not in line
+    # a cell two runs measured counts once, the newer run's, as in the pooled table, whatever the records' order
+    bar = _one_class_record(None, {("iforest", 0.0): 0.90, ("iforest", 0.1): 0.88})
+    older = _one_class_record(5, {("autoencoder", 0.0): 0.95, ("autoencoder", 0.1): 0.85}) | {"time": "2026-01-01T00:00:00Z"}
+    newer = _one_class_record(5, {("autoencoder", 0.1): 0.75}) | {"time": "2026-02-01T00:00:00Z"}
+    for records in ([bar, newer, older], [older, bar, newer]):
+        (line,) = one_class.verdicts(records)
+        assert "`autoencoder (5 epochs)` -20.0" in line and "(-4.0 points of mean AUROC over the 2 settings" in line
 
 
 def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
