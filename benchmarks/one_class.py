@@ -165,11 +165,16 @@ def by_setting(cells: dict[tuple, tuple[float, str]]) -> dict[tuple, list[tuple]
     return out
 
 
+def detector_of(cells: dict[tuple, tuple[float, str]]) -> dict[str, str]:
+    """Each label in `pooled` cells with the registry detector it names."""
+    return {k[1]: v[1] for k, v in cells.items()}
+
+
 def ordered_labels(cells: dict[tuple, tuple[float, str]]) -> list[str]:
     """The labels in `pooled` cells: the pixel bars first, then the registry's order."""
     from core.models import registry
 
-    order = {k[1]: (registry.get(v[1]).deep, registry.NAMES.index(v[1]), k[1]) for k, v in cells.items()}
+    order = {d: (registry.get(det).deep, registry.NAMES.index(det), d) for d, det in detector_of(cells).items()}
     return sorted(order, key=order.get)
 
 
@@ -185,6 +190,7 @@ def plot(records: list[dict], path: Path) -> Path:
     cells = pooled(records)
     labels = ordered_labels(cells)
     groups = by_setting(cells)
+    detector = detector_of(cells)
     # a colour per label over both panels, in the table's order: adding a run does not recolour the lines
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     sets = list(dict.fromkeys(k[0] for k in cells))
@@ -195,7 +201,7 @@ def plot(records: list[dict], path: Path) -> Path:
             if not ps:
                 continue
             means = [statistics.mean(cells[k][0] for k in groups[ds, d, p]) for p in ps]
-            dashed = not registry.get(cells[groups[ds, d, ps[0]][0]][1]).deep  # the pixel bars
+            dashed = not registry.get(detector[d]).deep  # the pixel bars
             ax.plot([100 * p for p in ps], means, marker="o", label=d, color=colours[i % len(colours)], linestyle="--" if dashed else "-")
         ax.set_title(ds)
         ax.set_xlabel("contamination p (%)")
@@ -294,19 +300,22 @@ def verdicts(records: list[dict]) -> list[str]:
     out = []
     for ds in dict.fromkeys(k[0] for k in pool):
         mine = {k: v for k, v in pool.items() if k[0] == ds}
-        cells = lambda d: {(k[2], k[3], k[4]): v[0] for k, v in mine.items() if k[1] == d}  # noqa: E731
+        by_label: dict[str, dict[tuple, float]] = {}  # label → {(class, p, seed): AUROC}
+        for k, v in mine.items():
+            by_label.setdefault(k[1], {})[k[2:]] = v[0]
         dets = ordered_labels(mine)
         changes = []
         for d in dets:
-            c = cells(d)
+            c = by_label[d]
             # paired by class and seed: a seed run only at 10 % must not shift the change
             pairs = [(v, c[(k[0], 0.1, k[2])]) for k, v in c.items() if k[1] == 0.0 and (k[0], 0.1, k[2]) in c]
             if pairs:
                 changes.append(f"`{d}` {100 * statistics.mean(b - a for a, b in pairs):+.1f}")
         line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over the classes and seeds run at both): " + ", ".join(changes) + "." if changes else f"{ds}:"
-        deep = [d for d in dets if registry.get(next(v[1] for k, v in mine.items() if k[1] == d)).deep]
-        forest = cells("iforest")
-        shared = {d: {k for k in cells(d) if k in forest} for d in deep}
+        detector = detector_of(mine)
+        deep = [d for d in dets if registry.get(detector[d]).deep]
+        forest = by_label.get("iforest", {})
+        shared = {d: {k for k in by_label[d] if k in forest} for d in deep}
         most = max(map(len, shared.values()), default=0)
         # detectors run on at least half as many settings as the most-run one compete, on the
         # settings all of them ran: a cut-off run's two settings must not make the "best" of one
@@ -314,7 +323,7 @@ def verdicts(records: list[dict]) -> list[str]:
         rivals = {d: ks for d, ks in shared.items() if ks and 2 * len(ks) >= most}
         common = set.intersection(*rivals.values()) if rivals else set()
         if forest and common:
-            gaps = {d: statistics.mean(cells(d)[k] - forest[k] for k in common) for d in rivals}
+            gaps = {d: statistics.mean(by_label[d][k] - forest[k] for k in common) for d in rivals}
             best = max(gaps, key=gaps.get)
             word = "beats" if gaps[best] > 0 else "does not beat"
             among = "both ran" if len(rivals) == 1 else f"IsolationForest and all {len(rivals)} compared detectors ran"
