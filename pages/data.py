@@ -17,7 +17,7 @@ def _import(load) -> None:
     try:
         ds = load(lambda f, msg="": bar.progress(min(max(float(f), 0.0), 1.0), text=msg or "reading…"))
     except (ValueError, OSError) as e:
-        st.error(str(e))
+        st.error(esc(e))
         return
     finally:
         bar.empty()  # done either way: the result or the error says what happened

@@ -3,6 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from core.services import datasets, experiments
+from pages.common import esc
 
 st.title("Experiment")
 st.caption(
@@ -42,7 +43,7 @@ with st.form("experiment_form"):
                 f"test set {exp.n_test}. Next: **Train**."
             )
         except ValueError as e:
-            st.error(str(e))
+            st.error(esc(e))
 
 exps = experiments.list_experiments()
 if exps:

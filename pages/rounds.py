@@ -3,7 +3,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.services import review, rounds, runs
-from pages.common import pick_experiment
+from pages.common import esc, pick_experiment
 
 st.title("Rounds")
 exp = pick_experiment()
@@ -33,7 +33,7 @@ with st.form("retrain"):
             extra = f", {rnd.n_negatives} negative example(s)" if negatives else ""
             st.success(f"Round {rnd.number} queued: {rnd.n_train} training samples{extra}, {len(queued)} job(s). Follow them on **Train**.")
         except ValueError as e:
-            st.error(str(e))
+            st.error(esc(e))
 
 table = rounds.table(exp.id)
 st.dataframe(table, hide_index=True, width="stretch")

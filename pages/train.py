@@ -3,7 +3,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.services import experiments, runs, system
-from pages.common import pick_experiment
+from pages.common import esc, pick_experiment
 
 st.title("Train")
 exp = pick_experiment()
@@ -45,7 +45,7 @@ with st.form("train_form"):
             queued = runs.queue_runs(exp.id, chosen, preset, runs.with_epochs(chosen, epochs, overrides))
             st.success(f"Queued {len(queued)} job(s): " + ", ".join(f"{r.detector} (run {r.id})" for r in queued))
         except ValueError as e:
-            st.error(str(e))
+            st.error(esc(e))
 
 
 PHASES = {"training": "training", "scoring": "scoring every sample", "embedding": "computing the latent map"}

@@ -31,12 +31,12 @@ def test_every_page_renders_without_error(store, name):
 def test_data_page_imports_and_reports_bad_input(store, tmp_path):
     at = page("data")
     assert "digits" in at.dataframe[0].value["name"].tolist()
-    bad = tmp_path / "x.npz"
+    bad = tmp_path / "x*1*.npz"  # a file name with markdown in it is shown as typed
     bad.write_bytes(b"garbage")
     at.text_input(key="path_name").input("bad")
     next(w for w in at.text_input if w.label == "Path on this machine").input(str(bad))
     next(b for b in at.button if b.label == "Import").click().run()
-    assert at.error and "x.npz" in at.error[0].value
+    assert at.error and "x\\*1\\*.npz" in at.error[0].value
     assert not at.get("progress")  # a failed import leaves no "reading…" bar beside its error
     from core.services import datasets
 

@@ -44,6 +44,26 @@ def test_upload_names_cannot_escape_the_staging_folder(home, tmp_path):
     assert not any((home / "uploads").iterdir())  # staging removed
 
 
+def test_upload_errors_name_the_users_files_never_the_staging_folder(home):
+    idx = b"\x00\x00\x08\x01" + b"garbage"  # two files that hold no image between them
+    with pytest.raises(ValueError) as err:
+        datasets.import_uploads([("labels-idx1-ubyte", idx), ("notes.gz", b"not gzip")], "pair")
+    assert "uploads" not in str(err.value) and str(home) not in str(err.value)
+    assert "the uploaded files" in str(err.value) or "labels-idx1-ubyte" in str(err.value)
+    with pytest.raises(ValueError, match=r"set\.zip: a \.zip or \.npz is a whole dataset, so upload it on its own"):
+        datasets.import_uploads([("set.zip", b"PK"), ("train-labels-idx1-ubyte", idx)], "mixed")
+    assert datasets.list_datasets() == [] and not any((home / "uploads").iterdir())
+
+
+def test_an_uploaded_dataset_records_the_uploaded_file_as_its_source(home):
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, x=np.zeros((4, 8, 8), np.uint8), y=np.array([0, 1, 0, 1]))
+    ds = datasets.import_uploads([("parts.npz", buf.getvalue())], "parts")
+    assert ds.source == "upload: parts.npz"  # not a staging path that is gone once the import ends
+
+
 def test_experiment_stores_split_and_first_round(digits):
     exp = digits
     train = experiments.round_train_idx(experiments.latest_round(exp.id).id)

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import select
 
 from core import config
-from core.data.importers import load_source
+from core.data.importers import DataError, load_source
 from core.store import arrays, db
 from core.store.tables import Dataset
 
@@ -36,6 +36,7 @@ def import_dataset(
     size: int | None = None,
     progress: Callable[[float, str], None] | None = None,
     allow_download: bool = False,
+    recorded_as: str | None = None,
 ) -> Dataset:
     """Read `source` and store it as dataset `name`; either all of it lands or none of it."""
     name = check_new_name(name, Dataset)
@@ -49,7 +50,7 @@ def import_dataset(
         with db.session() as s:
             row = Dataset(
                 name=name,
-                source=str(source),
+                source=recorded_as or str(source),
                 n=len(data.images),
                 size=int(data.images.shape[1]),
                 channels=int(data.images.shape[3]),
@@ -120,14 +121,21 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
     """Import browser uploads: one archive/array file, or several files (e.g. an idx pair)."""
     if not files:
         raise ValueError("no file uploaded")
+    # Only the base name, so an upload can never place a file outside the staging folder.
+    safe = [Path(raw.replace("\\", "/")).name.lstrip(".") or "upload" for raw, _ in files]
+    whole = [n for n in safe if n.lower().endswith((".zip", ".npz"))]
+    if whole and len(files) > 1:
+        raise DataError(f"{', '.join(whole)}: a .zip or .npz is a whole dataset, so upload it on its own, without other files")
     staging = config.home() / "uploads" / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
-        for raw_name, data in files:
-            # Only the base name, so an upload can never place a file outside the staging folder.
-            safe = Path(raw_name.replace("\\", "/")).name.lstrip(".") or "upload"
-            (staging / safe).write_bytes(data)
-        source = staging if len(files) > 1 else next(staging.iterdir())
-        return import_dataset(str(source), name, size=size, progress=progress)
+        for fname, (_, data) in zip(safe, files):
+            (staging / fname).write_bytes(data)
+        source = staging if len(files) > 1 else staging / safe[0]
+        try:
+            return import_dataset(str(source), name, size=size, progress=progress, recorded_as="upload: " + ", ".join(safe))
+        except DataError as e:
+            # The staging folder is the server's business: name the user's files instead.
+            raise DataError(str(e).replace(f"{staging}/", "").replace(str(staging), "the uploaded files")) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
