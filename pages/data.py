@@ -46,7 +46,8 @@ with st.container(border=True) if first_import else st.expander("Import a datase
         files = st.file_uploader(
             f"A zip of class folders (or a flat folder), an .npz with x and y, or an idx images + labels pair — up to {limit} MB each",
             accept_multiple_files=True,
-            type=["zip", "npz", "gz", "idx1-ubyte", "idx3-ubyte"],
+            # No `type=` filter: Streamlit's would refuse idx files, whose names end "-idx3-ubyte"
+            # with no dot; the importer names any file it cannot read.
             help="Larger sets: put them on the server and use the next tab.",
         )
         with st.form("upload_form"):

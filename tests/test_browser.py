@@ -125,7 +125,7 @@ def _class_zip(path) -> None:
         z.writestr("parts/good/<b>broken</b>.png", b"not an image at all")
 
 
-def test_upload_imports_a_zip_and_lists_the_file_it_skipped(tmp_path):
+def test_upload_imports_a_zip_listing_the_file_it_skipped_then_an_idx_pair(tmp_path):
     upload = tmp_path / "parts.zip"
     _class_zip(upload)
     with app_server(tmp_path / "home") as url, browser_page() as page:
@@ -142,6 +142,28 @@ def test_upload_imports_a_zip_and_lists_the_file_it_skipped(tmp_path):
         assert page.locator("b", has_text="broken").count() == 0
         shot(page, "10_upload")
         no_exceptions(page)
+        # an idx pair under its usual names, which end "-idx3-ubyte" with no dot
+        pair = _idx_pair(tmp_path / "idx")
+        page.reload()
+        settle(page)
+        page.get_by_text("Import a dataset").first.click()
+        page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(p) for p in pair])
+        settle(page)
+        page.get_by_role("button", name="Import upload").click()
+        settle(page)
+        page.get_by_text("Imported train-images-idx3-ubyte: 6 images of 16×16×1, 3 classes.").wait_for()
+        no_exceptions(page)
+
+
+def _idx_pair(folder):
+    """train-images-idx3-ubyte and train-labels-idx1-ubyte with 6 images of 16×16 in classes 0–2."""
+    import numpy as np
+
+    folder.mkdir()
+    images, labels = folder / "train-images-idx3-ubyte", folder / "train-labels-idx1-ubyte"
+    images.write_bytes(bytes([0, 0, 8, 3]) + np.array([6, 16, 16], ">i4").tobytes() + np.arange(6 * 256, dtype=np.uint8).tobytes())
+    labels.write_bytes(bytes([0, 0, 8, 1]) + np.array([6], ">i4").tobytes() + bytes([0, 1, 2, 0, 1, 2]))
+    return images, labels
 
 
 POINT_JS = """() => {

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import select
 
 from core import config
-from core.data.importers import DataError, load_source
+from core.data.importers import DataError, load_source, source_kind
 from core.store import arrays, db
 from core.store.tables import Dataset
 
@@ -116,6 +116,8 @@ def preview(ds: Dataset, per_class: int = 8, seed: int = 0) -> dict[str, np.ndar
             out[c] = images(ds.id, pick)
     return out
 
+_UPLOADS = "upload a .zip of class folders (or of loose images), an .npz with x and y, or an idx images + labels pair"
+
 
 def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | None = None, progress=None) -> Dataset:
     """Import browser uploads: one archive/array file, or several files (e.g. an idx pair)."""
@@ -126,6 +128,8 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
     whole = [n for n in safe if n.lower().endswith((".zip", ".npz"))]
     if whole and len(files) > 1:
         raise DataError(f"{', '.join(whole)}: a .zip or .npz is a whole dataset, so upload it on its own, without other files")
+    if len(files) == 1 and source_kind(safe[0]) == "unknown":
+        raise DataError(f"{safe[0]}: not a file Winnow imports; {_UPLOADS}")
     staging = config.home() / "uploads" / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
