@@ -51,7 +51,7 @@ with st.container(border=True) if first_import else st.expander("Import a datase
             help="Larger sets: put them on the server and use the next tab.",
         )
         with st.form("upload_form"):
-            name = st.text_input("Dataset name", value=files[0].name.split(".")[0] if files else "")
+            name = st.text_input("Dataset name", value=datasets.suggest_name([f.name for f in files or []]))
             size = SIZES[st.selectbox("Image size", list(SIZES), key="upload_size")]
             if st.form_submit_button("Import upload", type="primary"):
                 if not files:

@@ -151,7 +151,7 @@ def test_upload_imports_a_zip_listing_the_file_it_skipped_then_an_idx_pair(tmp_p
         settle(page)
         page.get_by_role("button", name="Import upload").click()
         settle(page)
-        page.get_by_text("Imported train-images-idx3-ubyte: 6 images of 16×16×1, 3 classes.").wait_for()
+        page.get_by_text("Imported train: 6 images of 16×16×1, 3 classes.").wait_for()
         no_exceptions(page)
 
 

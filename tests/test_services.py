@@ -64,6 +64,8 @@ def test_an_uploaded_dataset_records_the_uploaded_file_as_its_source(home):
     np.savez(buf, x=np.zeros((4, 8, 8), np.uint8), y=np.array([0, 1, 0, 1]))
     ds = datasets.import_uploads([("parts.npz", buf.getvalue())], "parts")
     assert ds.source == "upload: parts.npz"  # not a staging path that is gone once the import ends
+    assert datasets.suggest_name(["t10k-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"]) == "t10k"
+    assert datasets.suggest_name(["parts.v2.zip"]) == "parts" and datasets.suggest_name([]) == ""
 
 
 def test_experiment_stores_split_and_first_round(digits):

@@ -355,7 +355,7 @@ def _load_idx_file(path: Path) -> _Collector:
         raise DataError(f"{path}: no such file")
     labels_path = _labels_beside(path)
     out = _Collector(None)
-    _add_idx_pair(out, path, labels_path, _idx_prefix(path))
+    _add_idx_pair(out, path, labels_path, idx_prefix(path))
     out.fixed_classes = _index_classes(out.labels)
     return out
 
@@ -368,7 +368,8 @@ def _labels_beside(images_path: Path) -> Path | None:
     return _first_existing(images_path.with_name(base), images_path.with_name(base + ".gz"))
 
 
-def _idx_prefix(images_path: Path) -> str:
+def idx_prefix(images_path: Path) -> str:
+    """The set's prefix, e.g. "train/" for train-images-idx3-ubyte[.gz] ("images/" when the name has none)."""
     match = _IDX_IMAGES.match(images_path.name)
     prefix = match.group("prefix") if match else ""
     return (prefix or "images") + "/"
@@ -437,7 +438,7 @@ def _find_idx_pairs(root: Path) -> list[tuple[Path, Path | None, str]]:
                 # Where torchvision unpacked a .gz beside itself, the unpacked copy wins: it is faster.
                 if key not in found or found[key].suffix == ".gz":
                     found[key] = path
-    pairs = [(p, _labels_beside(p), _idx_prefix(p)) for _, p in sorted(found.items(), key=lambda kv: natural_key(kv[0]))]
+    pairs = [(p, _labels_beside(p), idx_prefix(p)) for _, p in sorted(found.items(), key=lambda kv: natural_key(kv[0]))]
     return _dedupe_prefixes(pairs)
 
 

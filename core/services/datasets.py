@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import select
 
 from core import config
-from core.data.importers import DataError, load_source, source_kind
+from core.data.importers import DataError, idx_prefix, load_source, source_kind
 from core.store import arrays, db
 from core.store.tables import Dataset
 
@@ -115,6 +115,16 @@ def preview(ds: Dataset, per_class: int = 8, seed: int = 0) -> dict[str, np.ndar
             pick = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
             out[c] = images(ds.id, pick)
     return out
+
+def suggest_name(file_names: list[str]) -> str:
+    """A dataset name for uploaded files: "train" for train-images-idx3-ubyte, else the first file's stem."""
+    if not file_names:
+        return ""
+    for fn in file_names:
+        if source_kind(fn) == "idx":
+            return idx_prefix(Path(fn)).rstrip("/")
+    return Path(file_names[0]).name.split(".")[0]
+
 
 _UPLOADS = "upload a .zip of class folders (or of loose images), an .npz with x and y, or an idx images + labels pair"
 
