@@ -52,6 +52,8 @@ def test_upload_errors_name_the_users_files_never_the_staging_folder(home):
     assert "the uploaded files" in str(err.value) or "labels-idx1-ubyte" in str(err.value)
     with pytest.raises(ValueError, match=r"set\.zip: a \.zip or \.npz is a whole dataset, so upload it on its own"):
         datasets.import_uploads([("set.zip", b"PK"), ("train-labels-idx1-ubyte", idx)], "mixed")
+    with pytest.raises(ValueError, match=r"b-idx1-ubyte: two uploaded files share this name"):
+        datasets.import_uploads([("x/b-idx1-ubyte", idx), ("y/b-idx1-ubyte", idx)], "twice")
     with pytest.raises(ValueError, match=r"photo\.png: not a file Winnow imports; upload a \.zip of class folders"):
         datasets.import_uploads([("photo.png", b"\x89PNG")], "one")
     assert datasets.list_datasets() == [] and not any((home / "uploads").iterdir())

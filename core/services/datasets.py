@@ -135,6 +135,9 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
         raise ValueError("no file uploaded")
     # Only the base name, so an upload can never place a file outside the staging folder.
     safe = [Path(raw.replace("\\", "/")).name.lstrip(".") or "upload" for raw, _ in files]
+    twice = sorted({n for n in safe if safe.count(n) > 1})
+    if twice:  # one would overwrite the other in staging
+        raise DataError(f"{', '.join(twice)}: two uploaded files share this name; rename one and upload again")
     whole = [n for n in safe if n.lower().endswith((".zip", ".npz"))]
     if whole and len(files) > 1:
         raise DataError(f"{', '.join(whole)}: a .zip or .npz is a whole dataset, so upload it on its own, without other files")
