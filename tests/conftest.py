@@ -177,3 +177,13 @@ def digits_images():
 
     data = load_source("builtin:digits")
     return data.images, data.labels
+
+
+def idx_bytes(arr) -> bytes:
+    """An uncompressed idx file (ubyte) holding `arr`: the format of MNIST's official files."""
+    import struct
+
+    import numpy as np
+
+    arr = np.asarray(arr, np.uint8)
+    return bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.tobytes()

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser import app_server, browser_page, goto, no_exceptions, open_app, settle, shot
-from tests.conftest import home_at
+from tests.conftest import home_at, idx_bytes
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -161,8 +161,8 @@ def _idx_pair(folder):
 
     folder.mkdir()
     images, labels = folder / "train-images-idx3-ubyte", folder / "train-labels-idx1-ubyte"
-    images.write_bytes(bytes([0, 0, 8, 3]) + np.array([6, 16, 16], ">i4").tobytes() + np.arange(6 * 256, dtype=np.uint8).tobytes())
-    labels.write_bytes(bytes([0, 0, 8, 1]) + np.array([6], ">i4").tobytes() + bytes([0, 1, 2, 0, 1, 2]))
+    images.write_bytes(idx_bytes(np.arange(6 * 256).reshape(6, 16, 16)))
+    labels.write_bytes(idx_bytes([0, 1, 2, 0, 1, 2]))
     return images, labels
 
 

@@ -5,7 +5,6 @@ import gzip
 import io
 import os
 import stat
-import struct
 import zipfile
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from core.data import images as images_mod
 from core.data import importers
 from core.data.images import ImageError, choose_size, decode_image, to_common
 from core.data.importers import DataError, load_source
+from tests.conftest import idx_bytes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -51,12 +51,6 @@ def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
         for name, data in entries.items():
             zf.writestr(name, data)
     return path
-
-
-def idx_bytes(arr: np.ndarray) -> bytes:
-    arr = np.asarray(arr, np.uint8)
-    header = bytes([0, 0, 8, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
-    return header + arr.tobytes()
 
 
 # ---------------------------------------------------------------- decoding and sizing

@@ -44,12 +44,17 @@ def test_upload_names_cannot_escape_the_staging_folder(home, tmp_path):
     assert not any((home / "uploads").iterdir())  # staging removed
 
 
-def test_upload_errors_name_the_users_files_never_the_staging_folder(home):
+def test_upload_errors_name_the_users_files_never_the_staging_folder(home, tmp_path, monkeypatch):
     idx = b"\x00\x00\x08\x01" + b"garbage"  # two files that hold no image between them
     with pytest.raises(ValueError) as err:
         datasets.import_uploads([("labels-idx1-ubyte", idx), ("notes.gz", b"not gzip")], "pair")
+    assert str(err.value).startswith("no images found in the uploaded files: 2 files skipped (")
     assert "uploads" not in str(err.value) and str(home) not in str(err.value)
-    assert "the uploaded files" in str(err.value) or "labels-idx1-ubyte" in str(err.value)
+    # an upload is judged by its name alone, never by what the server's working folder holds
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(ValueError, match=r"^photos: not a file Winnow imports"):
+        datasets.import_uploads([("photos", b"raw bytes")], "photos")
     with pytest.raises(ValueError, match=r"set\.zip: a \.zip or \.npz is a whole dataset, so upload it on its own"):
         datasets.import_uploads([("set.zip", b"PK"), ("train-labels-idx1-ubyte", idx)], "mixed")
     with pytest.raises(ValueError, match=r"b-idx1-ubyte: two uploaded files share this name"):

@@ -104,15 +104,21 @@ def source_kind(source: str) -> str:
         return "builtin"
     if source.startswith("torchvision:"):
         return "torchvision"
-    lower = source.lower()
+    kind = file_kind(source)
+    if kind == "unknown" and source and Path(source).is_dir():
+        return "folder"
+    return kind
+
+
+def file_kind(name: str) -> str:
+    """zip, npz, idx or unknown, from a file's name alone (nothing on disk is looked at)."""
+    lower = str(name).lower()
     if lower.endswith(".zip"):
         return "zip"
     if lower.endswith(".npz"):
         return "npz"
-    if _IDX_IMAGES.match(Path(source).name):
+    if _IDX_IMAGES.match(Path(name).name):
         return "idx"
-    if source and Path(source).is_dir():
-        return "folder"
     return "unknown"
 
 

@@ -1,6 +1,7 @@
 """Datasets: import into the store, list, and read images and labels back."""
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 from sqlalchemy import select
 
 from core import config
-from core.data.importers import DataError, idx_prefix, load_source, source_kind
+from core.data.importers import DataError, file_kind, idx_prefix, load_source
 from core.store import arrays, db
 from core.store.tables import Dataset
 
@@ -116,17 +117,13 @@ def preview(ds: Dataset, per_class: int = 8, seed: int = 0) -> dict[str, np.ndar
             out[c] = images(ds.id, pick)
     return out
 
+
 def suggest_name(file_names: list[str]) -> str:
     """A dataset name for uploaded files: "train" for train-images-idx3-ubyte, else the first file's stem."""
-    if not file_names:
-        return ""
-    for fn in file_names:
-        if source_kind(fn) == "idx":
-            return idx_prefix(Path(fn)).rstrip("/")
-    return Path(file_names[0]).name.split(".")[0]
-
-
-_UPLOADS = "upload a .zip of class folders (or of loose images), an .npz with x and y, or an idx images + labels pair"
+    idx = [fn for fn in file_names if file_kind(fn) == "idx"]
+    if idx:
+        return idx_prefix(Path(idx[0])).rstrip("/")
+    return Path(file_names[0]).name.split(".")[0] if file_names else ""
 
 
 def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | None = None, progress=None) -> Dataset:
@@ -138,11 +135,14 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
     twice = sorted({n for n in safe if safe.count(n) > 1})
     if twice:  # one would overwrite the other in staging
         raise DataError(f"{', '.join(twice)}: two uploaded files share this name; rename one and upload again")
-    whole = [n for n in safe if n.lower().endswith((".zip", ".npz"))]
+    whole = [n for n in safe if file_kind(n) in ("zip", "npz")]
     if whole and len(files) > 1:
         raise DataError(f"{', '.join(whole)}: a .zip or .npz is a whole dataset, so upload it on its own, without other files")
-    if len(files) == 1 and source_kind(safe[0]) == "unknown":
-        raise DataError(f"{safe[0]}: not a file Winnow imports; {_UPLOADS}")
+    if len(files) == 1 and file_kind(safe[0]) == "unknown":
+        raise DataError(
+            f"{safe[0]}: not a file Winnow imports; upload a .zip of class folders (or of loose images), "
+            "an .npz with x and y, or an idx images + labels pair"
+        )
     staging = config.home() / "uploads" / uuid.uuid4().hex
     staging.mkdir(parents=True)
     try:
@@ -153,6 +153,6 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
             return import_dataset(str(source), name, size=size, progress=progress, recorded_as="upload: " + ", ".join(safe))
         except DataError as e:
             # The staging folder is the server's business: name the user's files instead.
-            raise DataError(str(e).replace(f"{staging}/", "").replace(str(staging), "the uploaded files")) from None
+            raise DataError(str(e).replace(f"{staging}{os.sep}", "").replace(str(staging), "the uploaded files")) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
