@@ -81,6 +81,13 @@ if "precision" in at_train:
 if ranks:
     c[3].metric("Test AUROC", f"{ranks['auroc']:.3f}")
     c[4].metric("Test AP", f"{ranks['ap']:.3f}")
+    if ranks["auroc"] < 0.5:
+        # GAN detectors do this on some classes and seeds; thresholding it would reject normal images first.
+        st.warning(
+            f"Test AUROC {ranks['auroc']:.3f} is below chance: this score ranks the test set's anomalies *below* its normal "
+            "images, so the top of the histogram holds normal images. Do not reject by it: look at another "
+            "detector's scores first, or at their consensus (the Score picker) when this round has several."
+        )
 if "f1" in at_test:
     st.caption(f"Test set at this threshold: precision {at_test['precision']:.3f} · recall {at_test['recall']:.3f} · F1 {at_test['f1']:.3f} · {at_test['flagged']} of {at_test['n']} flagged")
 

@@ -82,6 +82,21 @@ def test_scores_threshold_sets_flagged_count_and_persists(store):
     assert next(m for m in at.metric if m.label.startswith("Flagged")).value == f"0 / {n_train}"
 
 
+def test_scores_warn_when_a_score_ranks_anomalies_below_normals(trained):
+    from core.services import runs
+    from core.store import arrays, db
+
+    assert runs.get_run(trained.id).metrics["test_auroc"] > 0.5
+    assert not page("scores").warning
+    # The same run as a detector that learned the anomalies better than the normal class.
+    path = db.folder("runs", trained.id) / "score_score.npy"
+    arrays.save(path, -arrays.load(path))
+    at = page("scores")
+    auroc = float(next(m for m in at.metric if m.label == "Test AUROC").value)
+    assert auroc < 0.5
+    assert len(at.warning) == 1 and f"Test AUROC {auroc:.3f} is below chance" in at.warning[0].value
+
+
 def test_reconstructions_need_a_selection_for_the_selected_view(store):
     at = page("reconstructions")
     assert at.caption and any("input" in c.value for c in at.caption)
