@@ -27,6 +27,11 @@ def _import(load) -> None:
 def _imported(ds) -> None:
     st.session_state["dataset_id"] = ds.id
     st.success(f"Imported **{esc(ds.name)}**: {ds.n} images of {ds.size}×{ds.size}×{ds.channels}, {len(ds.classes) or 'no'} classes.")
+    if not ds.classes:
+        st.info(
+            "No labels: every image is a training candidate and no detection metric can be measured. "
+            "To give the images classes, import a .zip (or folder) with one subfolder per class."
+        )
     if ds.skipped:
         listed = "\n".join(f"- {esc(name)}: {esc(reason)}" for name, reason in ds.skipped[:10])
         more = f"\n\n…and {len(ds.skipped) - 10} more, listed below the preview." if len(ds.skipped) > 10 else ""

@@ -43,6 +43,21 @@ def test_data_page_imports_and_reports_bad_input(store, tmp_path):
     assert "bad" not in [d.name for d in datasets.list_datasets()]
 
 
+def test_data_page_says_how_to_label_an_unlabelled_import(home, tmp_path, digits_images):
+    from PIL import Image
+
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for i, img in enumerate(digits_images[0][:12]):
+        Image.fromarray(img[..., 0]).save(loose / f"{i}.png")
+    at = page("data")
+    at.text_input(key="path_name").input("loose")
+    next(w for w in at.text_input if w.label == "Path on this machine").input(str(loose))
+    next(b for b in at.button if b.label == "Import").click().run()
+    assert "12 images" in at.success[0].value and "no classes" in at.success[0].value
+    assert "one subfolder per class" in at.info[0].value
+
+
 def test_data_page_shows_the_import_form_outright_until_there_is_a_dataset(home):
     at = page("data")  # an empty store: importing is all there is to do, so nothing is folded away
     assert not at.expander and at.tabs[0].label == "Upload"
