@@ -178,6 +178,20 @@ def ordered_labels(cells: dict[tuple, tuple[float, str]]) -> list[str]:
     return sorted(order, key=order.get)
 
 
+def curves(cells: dict[tuple, tuple[float, str]]) -> dict[tuple[str, str], tuple[list[float], list[float], list[int]]]:
+    """Per (dataset, label): its p values, mean AUROC at each, and the seeds behind them — only
+    the seeds run at every one of its p, so a seed run at one p alone cannot bend the line."""
+    groups = by_setting(cells)
+    out = {}
+    for ds, label in dict.fromkeys((k[0], k[1]) for k in cells):
+        ps = sorted(p for (g_ds, g_label, p) in groups if (g_ds, g_label) == (ds, label))
+        seeds = sorted(set.intersection(*({k[4] for k in groups[ds, label, p]} for p in ps)))
+        if seeds:
+            means = [statistics.mean(cells[k][0] for k in groups[ds, label, p] if k[4] in seeds) for p in ps]
+            out[ds, label] = (ps, means, seeds)
+    return out
+
+
 def plot(records: list[dict], path: Path) -> Path:
     """Mean test AUROC against contamination p, one line per detector, one panel per dataset (PNG)."""
     import matplotlib
@@ -189,25 +203,26 @@ def plot(records: list[dict], path: Path) -> Path:
 
     cells = pooled(records)
     labels = ordered_labels(cells)
-    groups = by_setting(cells)
+    lines = curves(cells)
     detector = detector_of(cells)
     # a colour per label over both panels, in the table's order: adding a run does not recolour the lines
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     sets = list(dict.fromkeys(k[0] for k in cells))
-    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets) + 2.4, 3.6), squeeze=False, sharey=True)
-    for ax, ds in zip(axes[0], sets):
+    # one panel per dataset, stacked, each with its own legend: their seed counts differ
+    fig, axes = plt.subplots(len(sets), 1, figsize=(8.4, 3.4 * len(sets)), squeeze=False, sharex=True)
+    for ax, ds in zip(axes[:, 0], sets):
         for i, d in enumerate(labels):
-            ps = sorted(p for (g_ds, g_label, p) in groups if (g_ds, g_label) == (ds, d))
-            if not ps:
+            if (ds, d) not in lines:
                 continue
-            means = [statistics.mean(cells[k][0] for k in groups[ds, d, p]) for p in ps]
+            ps, means, seeds = lines[ds, d]
             dashed = not registry.get(detector[d]).deep  # the pixel bars
-            ax.plot([100 * p for p in ps], means, marker="o", label=d, color=colours[i % len(colours)], linestyle="--" if dashed else "-")
+            name = f"{d}, {plural(len(seeds), 'seed')}"
+            ax.plot([100 * p for p in ps], means, marker="o", label=name, color=colours[i % len(colours)], linestyle="--" if dashed else "-")
         ax.set_title(ds)
-        ax.set_xlabel("contamination p (%)")
+        ax.set_ylabel("test AUROC")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test AUROC (mean over classes and seeds)")
-    axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1))  # beside the panels: inside, it hid lines
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")  # beside the panel: inside, it hid lines
+    axes[-1][0].set_xlabel("contamination p (%); mean over classes and over the seeds run at every p")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

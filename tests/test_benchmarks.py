@@ -454,3 +454,17 @@ def test_one_class_plot_draws_the_pooled_cells_in_the_tables_order(tmp_path):
     assert one_class.plot([merged], tmp_path / "c.png").read_bytes() == a  # the newer run's cell replaces the older, as in the table
     other = rec("2026-01-02", [("autoencoder", 0.1, 0.65)])
     assert one_class.plot([old, other], tmp_path / "d.png").read_bytes() != a  # other values draw another picture
+
+
+def test_one_class_plot_lines_use_only_the_seeds_run_at_every_p(tmp_path):
+    from benchmarks import one_class
+
+    def rec(date, rows):
+        return {"date": date, "epochs": None, "rows": [{"dataset": "D", "class": "a", "p": p, "seed": s, "detector": "autoencoder", "auroc": v} for p, s, v in rows]}
+
+    both = rec("2026-01-01", [(0.0, 0, 0.9), (0.1, 0, 0.8), (0.0, 1, 0.7), (0.1, 1, 0.6)])
+    lone = rec("2026-01-02", [(0.1, 2, 0.1)])  # a seed run at 10 % only
+    assert one_class.curves(one_class.pooled([both, lone]))["D", "autoencoder"] == ([0.0, 0.1], [0.8, 0.7], [0, 1])
+    assert one_class.plot([both, lone], tmp_path / "a.png").read_bytes() == one_class.plot([both], tmp_path / "b.png").read_bytes()
+    # the table still pools every seed: the lone one is in its 10 % cell
+    assert "0.500 ± 0.361 (3 seeds)" in one_class.summary([both, lone])
