@@ -85,8 +85,8 @@ if ranks:
         # GAN detectors do this on some classes and seeds; thresholding it would reject normal images first.
         st.warning(
             f"Test AUROC {ranks['auroc']:.3f} is below chance: this score ranks the test set's anomalies *below* its normal "
-            "images, so the top of the histogram holds normal images. Do not reject by it: look at another "
-            "detector's scores first, or at their consensus (the Score picker) when this round has several."
+            "images, so the top of the histogram holds normal images. Do not reject by it: first try another score in "
+            "the sidebar (this detector's components, or the consensus when the round has several detectors) or another run."
         )
 if "f1" in at_test:
     st.caption(f"Test set at this threshold: precision {at_test['precision']:.3f} · recall {at_test['recall']:.3f} · F1 {at_test['f1']:.3f} · {at_test['flagged']} of {at_test['n']} flagged")
