@@ -182,9 +182,11 @@ def curves(cells: dict[tuple, tuple[float, str]]) -> dict[tuple[str, str], tuple
     """Per (dataset, label): its p values, mean AUROC at each, and the seeds behind them — only
     the seeds run at every one of its p, so a seed run at one p alone cannot bend the line."""
     groups = by_setting(cells)
+    ps_of: dict[tuple[str, str], list[float]] = {}
+    for ds, label, p in sorted(groups):
+        ps_of.setdefault((ds, label), []).append(p)
     out = {}
-    for ds, label in dict.fromkeys((k[0], k[1]) for k in cells):
-        ps = sorted(p for (g_ds, g_label, p) in groups if (g_ds, g_label) == (ds, label))
+    for (ds, label), ps in ps_of.items():
         seeds = sorted(set.intersection(*({k[4] for k in groups[ds, label, p]} for p in ps)))
         if seeds:
             means = [statistics.mean(cells[k][0] for k in groups[ds, label, p] if k[4] in seeds) for p in ps]

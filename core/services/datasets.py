@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -132,7 +133,7 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
         raise ValueError("no file uploaded")
     # Only the base name, so an upload can never place a file outside the staging folder.
     safe = [Path(raw.replace("\\", "/")).name.lstrip(".") or "upload" for raw, _ in files]
-    twice = sorted({n for n in safe if safe.count(n) > 1})
+    twice = sorted(n for n, k in Counter(safe).items() if k > 1)  # Counter: a folder's worth of loose images is thousands
     if twice:  # one would overwrite the other in staging
         raise DataError(f"{', '.join(twice)}: two uploaded files share this name; rename one and upload again")
     whole = [n for n in safe if file_kind(n) in ("zip", "npz")]
