@@ -348,6 +348,9 @@ def verdicts(records: list[dict]) -> list[str]:
             fewer = [f"`{d}` ({len(ks)})" for d, ks in shared.items() if 0 < len(ks) and d not in rivals]
             if fewer:
                 line += f" Not compared, as run on fewer settings: {', '.join(fewer)}."
+            # each detector on all its own settings too: one with fewer seeds is still measured
+            own = [f"`{d}` {100 * statistics.mean(by_label[d][k] - forest[k] for k in ks):+.1f} ({len(ks)})" for d, ks in shared.items() if ks]
+            line += f" Each deep detector against IsolationForest on every setting both ran (points, settings): {', '.join(own)}."
         elif forest and rivals:
             line += " The deep detectors ran on no settings in common with each other and IsolationForest, so the bar against it is not measured yet."
         elif forest:

@@ -393,6 +393,8 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
     (line,) = one_class.verdicts([pixels, worse, partial])
     assert "The best deep detector, `autoencoder (5 epochs)`, does not beat" in line and "over the 4 settings both ran" in line
     assert "Not compared, as run on fewer settings: `ganomaly (5 epochs)` (1)." in line
+    # yet each detector is set against the bar on all the settings it ran
+    assert "every setting both ran (points, settings): `autoencoder (5 epochs)` -15.5 (4), `ganomaly (5 epochs)` +9.0 (1)." in line
     # one run at p = 0 and 10 % only meets another at every p on the settings they share
     halves = _one_class_record(5, {("ganomaly", 0.0): 0.99, ("ganomaly", 0.1): 0.87})
     (line,) = one_class.verdicts([pixels, worse, halves])
