@@ -404,6 +404,7 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
     apart = _one_class_record(5, {("ganomaly", 0.05): 0.99, ("ganomaly", 0.2): 0.87})
     (line,) = one_class.verdicts([pixels, _one_class_record(5, {("autoencoder", 0.0): 0.8, ("autoencoder", 0.1): 0.7}), apart])
     assert "ran on no settings in common" in line and "The best deep detector" not in line
+    assert "every setting both ran (points, settings): `autoencoder (5 epochs)` -14.0 (2), `ganomaly (5 epochs)` +6.0 (2)." in line
     # a cell two runs measured counts once, the newer run's, as in the pooled table, whatever the records' order
     bar = _one_class_record(None, {("iforest", 0.0): 0.90, ("iforest", 0.1): 0.88})
     older = _one_class_record(5, {("autoencoder", 0.0): 0.95, ("autoencoder", 0.1): 0.85}) | {"time": "2026-01-01T00:00:00Z"}
