@@ -9,10 +9,25 @@ for c in python3.11 python3; do
   if command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then py=$c; break; fi
 done
 [ -n "$py" ] || { echo "Winnow needs Python 3.11 (python3.11 on PATH)" >&2; exit 1; }
-[ -x .venv/bin/python ] || "$py" -m venv .venv
 
 req=requirements.txt; [ "$want" = dev ] && req=requirements-dev.txt
 stamp=".venv/.installed-$want-$(cat requirements*.txt | sha256sum | cut -c1-16)"
+
+# A first install takes about 6.6 GB (PyTorch and its CUDA libraries 4.4 GB of it) plus pip's
+# unpacking room. Refuse up front rather than let pip die half-way with "No space left on device"
+# and leave a broken .venv behind.
+need_gb=${WINNOW_SETUP_NEED_GB:-8}
+if [ ! -f "$stamp" ] && ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null; then
+  free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
+  if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+    echo "Not enough disk space to install Winnow's packages: $((free_kb / 1024 / 1024)) GB free in" \
+      "$PWD, about $need_gb GB needed (the packages take 6.6 GB, PyTorch most of it)." \
+      "Free some space and run this again; nothing was installed." >&2
+    exit 1
+  fi
+fi
+
+[ -x .venv/bin/python ] || "$py" -m venv .venv
 if [ ! -f "$stamp" ]; then
   echo "Installing Python packages ($req; torch is large, the first time takes a few minutes)…"
   # (this machine's pip mirror notes every package it doesn't hold; those lines are noise)
