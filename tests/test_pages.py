@@ -112,6 +112,35 @@ def test_scores_warn_when_a_score_ranks_anomalies_below_normals(trained):
     assert len(at.warning) == 1 and f"Test AUROC {auroc:.3f} is below chance" in at.warning[0].value
 
 
+def test_scores_point_to_a_term_that_ranks_the_test_set_better(store):
+    from sklearn.metrics import roc_auc_score
+
+    from core.services import runs
+    from core.store import arrays, db
+
+    exp, _ = store
+    (itsr,) = [r for r in runs.list_runs(exp.id) if r.detector == "aae_itsr"]
+    path = db.folder("runs", itsr.id) / "score_score.npy"
+    original = arrays.load(path)
+    arrays.save(path, -original)  # its own score now ranks the anomalies below the normals
+    try:
+        at = page("scores", run_id=itsr.id)
+        df = runs.results(itsr.id)
+        test = df[(df.part == "test") & (df.truth >= 0)]
+        listing = next(c.value for c in at.caption if c.value.startswith("Test AUROC of each score: "))
+        shown = {name: float(a) for name, a in (part.rsplit(" ", 1) for part in listing.split(": ", 1)[1].split(" · "))}
+        for name in ("score", "score_recon", "score_prior_nll"):
+            assert shown[name] == pytest.approx(roc_auc_score(test.truth, test[name]), abs=5e-4)
+        best = max(shown, key=shown.get)
+        assert best != "score"
+        (hint,) = [i.value for i in at.info if "ranks this test set better" in i.value]
+        assert hint.startswith(f"**{best}** ranks this test set better than **score**")
+        next(w for w in at.sidebar.selectbox if w.label == "Score").set_value(best).run()
+        assert not [i for i in at.info if "ranks this test set better" in i.value]
+    finally:
+        arrays.save(path, original)
+
+
 def test_reconstructions_need_a_selection_for_the_selected_view(store):
     at = page("reconstructions")
     assert at.caption and any("input" in c.value for c in at.caption)

@@ -24,6 +24,16 @@ def auroc_ap(truth: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     return {"auroc": float(roc_auc_score(t, s)), "ap": float(average_precision_score(t, s))}
 
 
+def auroc_each(truth: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
+    """AUROC of each named score, leaving out those the truth cannot rank."""
+    out = {}
+    for name, values in scores.items():
+        k = known(truth, values)
+        if k is not None:
+            out[name] = float(roc_auc_score(*k))
+    return out
+
+
 def at_threshold(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
     """Flagged count, and with truth precision, recall and F1 of "score ≥ threshold"."""
     scores = np.asarray(scores, dtype=np.float64)
