@@ -89,17 +89,18 @@ if ranks:
             "the sidebar (this detector's components, or the consensus when the round has several detectors) or another run."
         )
 if len(score_cols) > 1:
-    each = metrics.auroc_each(test.truth, {c: test[c] for c in score_cols})
+    each = metrics.auroc_each(test.truth, {name: test[name] for name in score_cols})
     if len(each) > 1:
-        st.caption("Test AUROC of each score: " + " · ".join(f"{c} {a:.3f}" for c, a in each.items()))
-        best = max(each, key=each.get)
-        # On contaminated data a detector's own score can rank worse than one of its terms
-        # (GANomaly's latent score under its reconstruction error on Fashion-MNIST; see the README).
-        if col in each and each[best] - each[col] >= 0.05:
-            st.info(
-                f"**{best}** ranks this test set better than **{col}** (AUROC {each[best]:.3f} against "
-                f"{each[col]:.3f}): pick it under **Score** in the sidebar before you flag and reject."
-            )
+        st.caption("Test AUROC of each score: " + " · ".join(f"{name} {a:.3f}" for name, a in each.items()))
+    # On contaminated data a detector's own score can rank worse than one of its terms
+    # (GANomaly's latent score under its reconstruction error on Fashion-MNIST; see the README).
+    better = metrics.better_score(each, col)
+    if better:
+        st.info(
+            f"**{better}** ranks this test set better than **{col}** (AUROC {each[better]:.3f} against "
+            f"{each[col]:.3f}): pick it under **Score** in the sidebar, then **Select the … flagged for Review** "
+            "and work from Review's “selected” view (its “flagged” view follows the detector's own score)."
+        )
 if "f1" in at_test:
     st.caption(f"Test set at this threshold: precision {at_test['precision']:.3f} · recall {at_test['recall']:.3f} · F1 {at_test['f1']:.3f} · {at_test['flagged']} of {at_test['n']} flagged")
 

@@ -13,16 +13,20 @@ done
 req=requirements.txt; [ "$want" = dev ] && req=requirements-dev.txt
 stamp=".venv/.installed-$want-$(cat requirements*.txt | sha256sum | cut -c1-16)"
 
-# A first install takes about 6.6 GB (PyTorch and its CUDA libraries 4.4 GB of it) plus pip's
-# unpacking room. Refuse up front rather than let pip die half-way with "No space left on device"
-# and leave a broken .venv behind.
+# A first install takes about 6.6 GB (PyTorch and its CUDA libraries 4.4 GB of it). Refuse up
+# front rather than let pip die half-way with "No space left on device" and leave a broken .venv.
+# A finished install (a stamp, or torch's INSTALLER record, which pip writes after its files) needs
+# little more, so only a first or interrupted one is checked.
 need_gb=${WINNOW_SETUP_NEED_GB:-8}
-if [ ! -f "$stamp" ] && ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null; then
-  free_kb=$(df -Pk . | awk 'NR == 2 {print $4}')
-  if [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
+[[ $need_gb =~ ^[0-9]+$ ]] || { echo "WINNOW_SETUP_NEED_GB must be a whole number of GB, not '$need_gb'" >&2; exit 1; }
+if ! compgen -G ".venv/.installed-*" >/dev/null \
+  && ! compgen -G ".venv/lib/python3*/site-packages/torch-*.dist-info/INSTALLER" >/dev/null; then
+  free_kb=$(df -Pk . 2>/dev/null | awk 'NR == 2 {print $4}') || free_kb=""
+  if [[ $free_kb =~ ^[0-9]+$ ]] && [ "$free_kb" -lt $((need_gb * 1024 * 1024)) ]; then
     echo "Not enough disk space to install Winnow's packages: $((free_kb / 1024 / 1024)) GB free in" \
       "$PWD, about $need_gb GB needed (the packages take 6.6 GB, PyTorch most of it)." \
-      "Free some space and run this again; nothing was installed." >&2
+      "Free some space and run this again; this run installed nothing." \
+      "(WINNOW_SETUP_NEED_GB sets the requirement, e.g. for a CPU-only PyTorch.)" >&2
     exit 1
   fi
 fi

@@ -142,6 +142,24 @@ def test_metrics_at_threshold_and_ranks():
     assert list(metrics.percentile_rank([1, 2, 3, 4], [0, 2.5, 9])) == [0, 50, 100]
 
 
+def test_auroc_each_ranks_every_score_on_the_same_samples():
+    truth = np.array([0, 0, 0, 1, 1, 1, -1])
+    good = np.array([0.1, 0.75, 0.3, 0.7, 0.8, 0.9, 5.0])  # 8/9 on its own, its one miss sample 1
+    holey = np.array([0.9, np.nan, 0.1, 0.2, 0.8, 0.3, 0.0])  # so sample 1 is left out for both
+    each = metrics.auroc_each(truth, {"good": good, "holey": holey, "empty": np.full(7, np.nan)})
+    assert each == {"good": 1.0, "holey": 0.5}  # a score with no finite value drops out alone
+    assert metrics.auroc_each(np.zeros(3), {"a": np.arange(3.0)}) == {}  # no anomaly known: nothing to rank
+
+
+def test_better_score_needs_the_margin():
+    assert metrics.better_score({"score": 0.80, "score_recon": 0.85}, "score") == "score_recon"  # exactly 5 points
+    assert metrics.better_score({"score": 0.80, "score_recon": 0.849}, "score") is None
+    assert metrics.better_score({"score": 0.90, "score_recon": 0.60}, "score") is None  # already the best
+    assert metrics.better_score({"score": 0.80, "score_recon": 0.95}, "score_recon") is None
+    assert metrics.better_score({"score_recon": 0.95}, "score") is None  # the chosen one is not ranked
+    assert metrics.better_score({}, "score") is None
+
+
 def test_store_uses_wal(home):
     from sqlalchemy import text
 

@@ -25,13 +25,27 @@ def auroc_ap(truth: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 
 
 def auroc_each(truth: np.ndarray, scores: dict[str, np.ndarray]) -> dict[str, float]:
-    """AUROC of each named score, leaving out those the truth cannot rank."""
-    out = {}
-    for name, values in scores.items():
-        k = known(truth, values)
-        if k is not None:
-            out[name] = float(roc_auc_score(*k))
-    return out
+    """AUROC of each named score, all on the same samples: known truth, every score finite.
+
+    A score with no finite value at all is left out rather than emptying the comparison."""
+    truth = np.asarray(truth)
+    columns = {n: np.asarray(v, dtype=np.float64) for n, v in scores.items()}
+    columns = {n: v for n, v in columns.items() if np.isfinite(v).any()}
+    if not columns:
+        return {}
+    keep = (truth >= 0) & np.isfinite(np.column_stack(list(columns.values()))).all(axis=1)
+    if len(np.unique(truth[keep])) < 2:
+        return {}
+    return {n: float(roc_auc_score(truth[keep], v[keep])) for n, v in columns.items()}
+
+
+def better_score(aurocs: dict[str, float], chosen: str, margin: float = 0.05) -> str | None:
+    """The best-ranking score when it beats `chosen` by at least `margin` of AUROC, else None."""
+    if chosen not in aurocs:
+        return None
+    best = max(aurocs, key=aurocs.get)
+    # rounding: 0.85 − 0.80 is 0.0499999… in floating point, and a margin met exactly counts
+    return best if round(aurocs[best] - aurocs[chosen], 9) >= margin else None
 
 
 def at_threshold(truth: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
