@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, dataset, mean_std, plural, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, mean_std, plural, resolve, run_cli
 
 DEFAULT_P = "0,0.05,0.1,0.2"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if a.jobs < 1:
         ap.error("--jobs must be 1 or more")
+    check_specs(ap, a.detectors, a.preset)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
     settings = {k: getattr(a, k) for k in ("datasets", "classes", "contamination", "detectors", "seeds", "preset", "epochs", "test_share", "jobs")}
@@ -123,7 +124,7 @@ def file_name(settings: dict) -> str:
     both datasets are the plain name."""
     plus = lambda v: str(v).replace(",", "+")  # noqa: E731
     s = settings
-    name = f"{s['benchmark']}-{plus(s['detectors'])}-{s['preset']}"
+    name = f"{s['benchmark']}-{file_safe(plus(s['detectors']))}-{s['preset']}"
     name += f"-{plus(s['datasets'])}" if s["datasets"] != "mnist,fashion" else ""
     name += f"-c{plus(s['classes'])}" if s["classes"] != "all" else ""
     name += f"-p{plus(s['contamination'])}" if s["contamination"] != DEFAULT_P and s["benchmark"] == "one-class" else ""
@@ -132,28 +133,30 @@ def file_name(settings: dict) -> str:
 
 
 PLOT_NAME = "one-class-auroc-vs-p.png"  # drawn by `python -m benchmarks.readme` from every saved record
+LOO_PLOT_NAME = "leave-one-out-auroc.png"  # likewise, from every leave-one-out record
 
 
 def labelled(records: list[dict]) -> list[dict]:
-    """Every row of `records`, its "label" the detector plus, for a deep one trained with an
-    epochs override, the epochs: runs of one detector at different lengths are never pooled."""
+    """Every row of `records`, its "label" the detector spec (overrides included) plus, for a deep
+    one trained with an epochs override, the epochs: runs of one detector at different lengths or
+    settings are never pooled."""
     from core.models import registry
 
     out = []
     for rec in records:
         for r in rec["rows"]:
-            short = rec.get("epochs") and registry.get(r["detector"]).deep
+            short = rec.get("epochs") and registry.get(resolve(r["detector"])[0]).deep
             out.append(r | {"label": f"{r['detector']} ({plural(rec['epochs'], 'epoch')})" if short else r["detector"]})
     return out
 
 
 def pooled(records: list[dict]) -> dict[tuple, tuple[float, str]]:
-    """Every run's AUROC keyed by (dataset, label, class, p, seed), with its detector; where two
-    runs measured the same cell, the newer run's counts."""
+    """Every run's AUROC keyed by (dataset, label, class, p, seed), with its registry detector; where
+    two runs measured the same cell, the newer run's counts."""
     cells = {}
     for rec in sorted(records, key=lambda r: r.get("time") or r.get("date", "")):
         for r in labelled([rec]):
-            cells[(r["dataset"], r["label"], r["class"], r["p"], r["seed"])] = (r["auroc"], r["detector"])
+            cells[(r["dataset"], r["label"], r["class"], r["p"], r["seed"])] = (r["auroc"], resolve(r["detector"])[0])
     return cells
 
 
@@ -262,6 +265,98 @@ def summary(records: list[dict]) -> str:
                 row.append(f"**{text}**" if mean[d, p] == best[p] else text)
             lines.append(f"| {ds} | `{d}` | " + " | ".join(row) + " |")
     return "\n".join(lines)
+
+
+def per_class(records: list[dict], p: float = 0.0) -> str:
+    """Every run pooled at contamination `p`: per dataset, a class per row and a detector per column
+    (mean test AUROC over seeds, the best of each row in bold), then each detector's mean over the
+    classes it ran."""
+    cells = {k: v for k, v in pooled(records).items() if k[3] == p}
+    out = []
+    for ds in dict.fromkeys(k[0] for k in cells):
+        mine = {k: v for k, v in cells.items() if k[0] == ds}
+        labels = ordered_labels(mine)
+        by = {}  # (class, label) → AUROC per seed
+        for k, v in mine.items():
+            by.setdefault((k[2], k[1]), []).append(v[0])
+        classes = list(dict.fromkeys(k[2] for k in mine))
+        lines = [f"| {ds} | " + " | ".join(f"`{d}`" for d in labels) + " |", "|---|" + "---|" * len(labels)]
+        for c in classes:
+            means = {d: statistics.mean(by[c, d]) for d in labels if (c, d) in by}
+            top = max(means.values())
+            lines.append(f"| {c} | " + " | ".join(("–" if d not in means else f"**{means[d]:.2f}**" if means[d] == top else f"{means[d]:.2f}") for d in labels) + " |")
+        overall = []
+        for d in labels:
+            mine_d = [statistics.mean(by[c, d]) for c in classes if (c, d) in by]
+            n = len(mine_d)
+            overall.append(f"{statistics.mean(mine_d):.3f}" + (f" ({n} of {len(classes)} classes)" if n < len(classes) else ""))
+        lines.append("| mean | " + " | ".join(overall) + " |")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
+def bar_lines(records: list[dict], p: float = 0.0) -> list[str]:
+    """Issue #6's bars at contamination `p`: per dataset, each deep detector's mean AUROC against
+    IsolationForest's and kNN's on raw pixels, over the classes and seeds both ran."""
+    from core.models import registry
+
+    cells = {k: v for k, v in pooled(records).items() if k[3] == p}
+    out = []
+    for ds in dict.fromkeys(k[0] for k in cells):
+        mine = {k: v for k, v in cells.items() if k[0] == ds}
+        detector = detector_of(mine)
+        score = {(k[1], k[2], k[4]): v[0] for k, v in mine.items()}  # (label, class, seed) → AUROC
+        bars = [b for b in ("iforest", "knn") if b in detector]
+        parts = []
+        for d in ordered_labels(mine):
+            if not registry.get(detector[d]).deep or not bars:
+                continue
+            keys = [k[1:] for k in score if k[0] == d and all((b, *k[1:]) in score for b in bars)]
+            if not keys:
+                continue
+            ours = statistics.mean(score[(d, *k)] for k in keys)
+            gaps = ", ".join(f"{100 * (ours - statistics.mean(score[(b, *k)] for k in keys)):+.1f} against `{b}`" for b in bars)
+            n_classes, n_seeds = len({k[0] for k in keys}), len({k[1] for k in keys})
+            parts.append(f"`{d}` {ours:.3f}: {gaps} ({n_classes} {'class' if n_classes == 1 else 'classes'}, {plural(n_seeds, 'seed')})")
+        if parts:
+            out.append(f"{ds}: " + "; ".join(parts) + ".")
+    return out
+
+
+def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
+    """Test AUROC per class (rows) and detector (columns) at contamination `p`, one panel per dataset (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = {k: v for k, v in pooled(records).items() if k[3] == p}
+    sets = list(dict.fromkeys(k[0] for k in cells))
+    fig, axes = plt.subplots(1, len(sets), figsize=(6.2 * len(sets), 5.2), squeeze=False)
+    for ax, ds in zip(axes[0], sets):
+        mine = {k: v for k, v in cells.items() if k[0] == ds}
+        labels = ordered_labels(mine)
+        classes = list(dict.fromkeys(k[2] for k in mine))
+        grid = np.full((len(classes), len(labels)), np.nan)
+        for i, c in enumerate(classes):
+            for j, d in enumerate(labels):
+                got = [v[0] for k, v in mine.items() if k[1] == d and k[2] == c]
+                if got:
+                    grid[i, j] = statistics.mean(got)
+        # diverging at chance: red ranks the anomaly class below the normal ones
+        im = ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
+        ax.set_title(f"{ds}: test AUROC, the row's class as the anomaly")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def table(record: dict) -> str:

@@ -7,8 +7,12 @@ from __future__ import annotations
 import json
 import re
 
-from benchmarks.common import RESULTS, plural, saved
+from benchmarks.common import RESULTS, plural, resolve, saved
+from benchmarks.one_class import LOO_PLOT_NAME
 from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
+from benchmarks.one_class import bar_lines as one_class_bars
+from benchmarks.one_class import heatmap as one_class_heatmap
+from benchmarks.one_class import per_class as one_class_per_class
 from benchmarks.one_class import plot as one_class_plot
 from benchmarks.one_class import summary as one_class_summary
 from benchmarks.one_class import table as one_class_table
@@ -23,7 +27,6 @@ from benchmarks.table1 import bars as table1_bars
 from benchmarks.table1 import is_deep as table1_is_deep
 from benchmarks.table1 import merged as table1_merged
 from benchmarks.table1 import paper_column as table1_paper_column
-from benchmarks.table1 import resolve as table1_resolve
 from benchmarks.table1 import table as table1_table
 from benchmarks.table1 import verdicts as table1_verdicts
 from core.models.registry import NAMES
@@ -123,7 +126,7 @@ def table1_section() -> str:
     head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
     dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))
     pixels = [d for d in dets if not table1_is_deep(d)]
-    others = sorted((d for d in dets if table1_is_deep(d) and table1_paper_column(d) is None), key=lambda d: (NAMES.index(table1_resolve(d)[0]), d))  # registry order
+    others = sorted((d for d in dets if table1_is_deep(d) and table1_paper_column(d) is None), key=lambda d: (NAMES.index(resolve(d)[0]), d))  # registry order
     text = (
         f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
         + "\n".join(runs)
@@ -171,6 +174,14 @@ def _protocol_section(protocol: str) -> str:
         verdicts = "\n".join(f"- {v}" for v in one_class_verdicts(records))
         plot = f"![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"
         text = "\n\n".join([pooled, verdicts, plot, "The runs behind it, each with its command and per-class table:", text])
+    else:
+        pooled = (
+            "Every run below pooled: test AUROC with the row's class as the anomaly (mean over seeds), the best of each row in bold;"
+            " deep detectors trained for fewer epochs than their preset, or with other settings, say so.\n\n" + one_class_per_class(records)
+        )
+        bars = "Each deep detector against the pixel bars (points of mean AUROC):\n\n" + "\n".join(f"- {v}" for v in one_class_bars(records))
+        plot = f"![Test AUROC per anomaly class and detector](benchmarks/results/{LOO_PLOT_NAME})"
+        text = "\n\n".join([pooled, bars, plot, "The runs behind it, each with its command and per-class table:", text])
     return text
 
 
@@ -198,5 +209,7 @@ def render(text: str) -> str:
 if __name__ == "__main__":
     if saved("one-class-*.json"):
         print(f"plotted {one_class_plot(saved('one-class-*.json'), RESULTS / ONE_CLASS_PLOT)}")
+    if saved("leave-one-out-*.json"):
+        print(f"plotted {one_class_heatmap(saved('leave-one-out-*.json'), RESULTS / LOO_PLOT_NAME)}")
     README.write_text(render(README.read_text()))
     print(f"updated {README}")

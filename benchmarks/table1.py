@@ -28,14 +28,13 @@ CPU can run (fewer epochs than the paper); `paper` needs a GPU. `--quick` (CI) r
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, dataset, mean_std, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, mean_std, resolve, run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
@@ -62,27 +61,6 @@ PAPER = {
     ("unobserved", "tshirt-pullover", 0.001): (0.73, 0.79, 0.80),
 }
 PAPER_COLUMN = {"autoencoder": 0, "aae": 1, "aae_itsr": 2}
-# Detector names in this benchmark → (registry name, fixed hyperparameters).
-ALIASES = {"aae": ("aae_itsr", {"refine": False})}
-
-
-def resolve(name: str) -> tuple[str, dict]:
-    """A detector spec → (registry name, fixed hyperparameters). A spec is a registry name or an
-    alias, optionally with overrides of its preset: "aae_itsr:nu=0.02:hidden=512"."""
-    import json
-
-    base, *overrides = name.split(":")
-    real, fixed = ALIASES.get(base, (base, {}))
-    fixed = dict(fixed)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"{name}: an override is key=value, got {item!r}")
-        try:
-            fixed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            fixed[key] = value
-    return real, fixed
 
 
 def paper_column(name: str) -> int | None:
@@ -136,8 +114,8 @@ def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int 
 
     from benchmarks.common import fit_detector
 
-    real, fixed = resolve(name)
-    model, fit_s = fit_detector(real, images, sets["train"], preset, epochs, seed, fixed)
+    real = resolve(name)[0]
+    model, fit_s = fit_detector(name, images, sets["train"], preset, epochs, seed)
     train = model.infer(images[sets["train"]]).scores
     threshold = 90.0 if real == "aae_itsr" else float(np.quantile(train["score"], 0.9))
     out = {"detector": name, "fit_s": round(fit_s, 1), "threshold": threshold}
@@ -176,14 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if a.jobs < 1:
         ap.error("--jobs must be 1 or more")
-    from core.models import registry
-
-    for spec in a.detectors.split(","):  # a typo fails now, not after hours of the other fits
-        try:
-            real, fixed = resolve(spec)
-            registry.get(real).resolve_params(fixed, a.preset)
-        except (KeyError, ValueError) as e:
-            ap.error(f"--detectors {spec}: {e}")
+    check_specs(ap, a.detectors, a.preset)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
     settings = {k: getattr(a, k) for k in ("pairs", "alphas", "detectors", "preset", "epochs", "seed")}
@@ -215,8 +186,7 @@ def file_name(settings: dict) -> str:
     so that no run overwrites another's cells."""
     plus = lambda v: v.replace(",", "+")  # noqa: E731
     s = settings
-    dets = re.sub(r"[^\w.+-]", "_", plus(s["detectors"]))  # "aae_itsr:nu=0.02" → "aae_itsr_nu_0.02"
-    name = f"table1-{plus(s['pairs'])}-{dets}-{plus(s['alphas'])}-{s['preset']}"
+    name = f"table1-{plus(s['pairs'])}-{file_safe(plus(s['detectors']))}-{plus(s['alphas'])}-{s['preset']}"
     return name + (f"-e{s['epochs']}" if s.get("epochs") else "") + (f"-s{s['seed']}" if s.get("seed") else "") + "-cpu"
 
 

@@ -181,14 +181,14 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
 
 
 def test_table1_detector_specs_override_a_preset_and_keep_their_paper_column():
-    from benchmarks import table1
+    from benchmarks import common, table1
 
-    assert table1.resolve("aae_itsr:nu=0.02") == ("aae_itsr", {"nu": 0.02})
-    assert table1.resolve("aae:hidden=512:arch=mlp") == ("aae_itsr", {"refine": False, "hidden": 512, "arch": "mlp"})
-    assert table1.ALIASES["aae"] == ("aae_itsr", {"refine": False})  # the alias itself is not changed
+    assert common.resolve("aae_itsr:nu=0.02") == ("aae_itsr", {"nu": 0.02})
+    assert common.resolve("aae:hidden=512:arch=mlp") == ("aae_itsr", {"refine": False, "hidden": 512, "arch": "mlp"})
+    assert common.ALIASES["aae"] == ("aae_itsr", {"refine": False})  # the alias itself is not changed
     assert table1.paper_column("aae_itsr:nu=0.02") == table1.PAPER_COLUMN["aae_itsr"] and table1.paper_column("ganomaly:epochs=3") is None
     with pytest.raises(ValueError, match="key=value"):
-        table1.resolve("aae_itsr:nu")
+        common.resolve("aae_itsr:nu")
     name = table1.file_name({"pairs": "mnist-0-2", "detectors": "aae_itsr:nu=0.02", "alphas": "0.01", "preset": "quick", "seed": 1})
     assert name == "table1-mnist-0-2-aae_itsr_nu_0.02-0.01-quick-s1-cpu"
     # its own column beside the preset's, held to the paper's aae_itsr column
@@ -471,3 +471,52 @@ def test_one_class_plot_lines_use_only_the_seeds_run_at_every_p(tmp_path):
     assert one_class.plot([both, lone], tmp_path / "a.png").read_bytes() == one_class.plot([both], tmp_path / "b.png").read_bytes()
     # the table still pools every seed: the lone one is in its 10 % cell
     assert "0.500 ± 0.361 (3 seeds)" in one_class.summary([both, lone])
+
+
+def _loo_record(date, epochs, rows):
+    """A hand-made leave-one-out record: rows of (detector spec, class, seed, AUROC) at p = 0."""
+    return {"date": date, "epochs": epochs, "rows": [{"dataset": "D", "class": c, "p": 0.0, "seed": s, "detector": d, "auroc": v} for d, c, s, v in rows]}
+
+
+def test_one_class_detector_specs_carry_overrides_into_labels_files_and_checks():
+    from benchmarks import one_class
+
+    spec = "aae_itsr:pretrain_epochs=2:refine_epochs=1:epochs=2"
+    name = one_class.file_name({"benchmark": "leave-one-out", "datasets": "mnist", "classes": "all", "contamination": "0", "detectors": spec, "seeds": "0", "preset": "quick", "epochs": None})
+    assert name == "leave-one-out-aae_itsr_pretrain_epochs_2_refine_epochs_1_epochs_2-quick-mnist-cpu"
+    plain = _loo_record("2026-01-01", None, [("aae_itsr", "a", 0, 0.60)])
+    short = _loo_record("2026-01-02", None, [(spec, "a", 0, 0.70), ("iforest", "a", 0, 0.50)])
+    cells = one_class.pooled([plain, short])
+    # a run with other settings is its own line, never pooled with the preset's; both are the registry's aae_itsr
+    assert cells["D", spec, "a", 0.0, 0] == (0.70, "aae_itsr") and cells["D", "aae_itsr", "a", 0.0, 0] == (0.60, "aae_itsr")
+    assert one_class.ordered_labels(cells) == ["iforest", "aae_itsr", spec]  # the pixel bar first, then by registry and name
+    for bad in ("aae_itsr:nu", "aae_itsr:nu=0.9", "nope"):  # a typo fails before any fit
+        with pytest.raises(SystemExit):
+            one_class.main(["--quick", "--detectors", f"knn,{bad}"])
+
+
+def test_leave_one_out_pools_every_run_per_class_against_the_pixel_bars(tmp_path):
+    from benchmarks import one_class
+
+    bars = _loo_record("2026-01-01", None, [(d, c, 0, v) for d, c, v in (("iforest", "a", 0.50), ("iforest", "b", 0.70), ("knn", "a", 0.90), ("knn", "b", 0.80))])
+    deep = _loo_record("2026-01-01", 1, [("ganomaly", "a", 0, 0.60), ("ganomaly", "b", 0, 0.95), ("ganomaly", "a", 1, 0.70)])
+    redo = _loo_record("2026-01-02", 1, [("ganomaly", "b", 0, 0.85)])  # the same cell again: the newer run's counts
+    partial = _loo_record("2026-01-03", None, [("autoencoder", "a", 0, 0.40)])
+    table = one_class.per_class([bars, deep, redo, partial])
+    assert table.splitlines() == [
+        "| D | `iforest` | `knn` | `autoencoder` | `ganomaly (1 epoch)` |",
+        "|---|---|---|---|---|",
+        "| a | 0.50 | **0.90** | 0.40 | 0.65 |",  # ganomaly: seeds 0 and 1 averaged
+        "| b | 0.70 | 0.80 | – | **0.85** |",
+        "| mean | 0.600 | 0.850 | 0.400 (1 of 2 classes) | 0.750 |",
+    ]
+    assert one_class.per_class([partial, redo, deep, bars]) == table  # whatever the records' order
+    # against each bar on the classes and seeds both ran: ganomaly's seed 1 has no bar to meet
+    assert one_class.bar_lines([bars, deep, redo, partial]) == [
+        "D: `autoencoder` 0.400: -10.0 against `iforest`, -50.0 against `knn` (1 class, 1 seed);"
+        " `ganomaly (1 epoch)` 0.725: +12.5 against `iforest`, -12.5 against `knn` (2 classes, 1 seed)."
+    ]
+    assert one_class.bar_lines([deep]) == []  # no bar ran
+    png = one_class.heatmap([bars, deep, redo], tmp_path / "loo.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert one_class.heatmap([bars, deep], tmp_path / "old.png").read_bytes() != png.read_bytes()  # the newer cell is drawn
