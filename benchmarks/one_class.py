@@ -138,15 +138,18 @@ LOO_PLOT_NAME = "leave-one-out-auroc.png"  # likewise, from every leave-one-out 
 
 def labelled(records: list[dict]) -> list[dict]:
     """Every row of `records`, its "label" the detector spec (overrides included) plus, for a deep
-    one trained with an epochs override, the epochs: runs of one detector at different lengths or
-    settings are never pooled."""
+    one, a preset other than quick and an epochs override: runs of one detector at different
+    lengths or settings are never pooled."""
     from core.models import registry
 
     out = []
     for rec in records:
         for r in rec["rows"]:
-            short = rec.get("epochs") and registry.get(resolve(r["detector"])[0]).deep
-            out.append(r | {"label": f"{r['detector']} ({plural(rec['epochs'], 'epoch')})" if short else r["detector"]})
+            notes = []
+            if registry.get(resolve(r["detector"])[0]).deep:
+                notes += [f"{rec['preset']} preset"] if rec.get("preset", "quick") != "quick" else []
+                notes += [plural(rec["epochs"], "epoch")] if rec.get("epochs") else []
+            out.append(r | {"label": r["detector"] + (f" ({', '.join(notes)})" if notes else "")})
     return out
 
 

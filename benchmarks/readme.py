@@ -111,10 +111,24 @@ def _stamp(r: dict) -> str:
 
 
 def table1_section() -> str:
-    """Beggel et al.'s Table 1 protocol, ours beside the paper's, every saved run merged (newest cell wins)."""
+    """Beggel et al.'s Table 1 protocol, ours beside the paper's: one table per preset and epochs (a
+    paper-preset run is never averaged with quick ones), every run of it merged (newest cell wins)."""
     records = saved("table1-*.json")
     if not records:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.table1`."
+    lengths: dict[tuple, list[dict]] = {}
+    for rec in records:
+        lengths.setdefault((rec["preset"], rec.get("epochs") or 0), []).append(rec)
+    # the paper's settings first: they are what the paper's numbers are compared with
+    order = sorted(lengths, key=lambda k: (k[0] != "paper", k[0], k[1]))
+    parts = [_table1_block(lengths[k]) for k in order]
+    if len(parts) > 1:
+        parts = [f"**{k[0].capitalize()} preset{', ' + plural(k[1], 'epoch') if k[1] else ''}.** " + part for k, part in zip(order, parts)]
+    return "\n\n".join(parts)
+
+
+def _table1_block(records: list[dict]) -> str:
+    """The tables, verdicts and bars of Table 1 runs that share one preset and epochs."""
     r, used = table1_merged(records)
     runs = []
     for u in used:

@@ -180,6 +180,22 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
         table1.merged([old, longer])
 
 
+def test_table1_section_gives_each_preset_and_length_its_own_table(monkeypatch):
+    from benchmarks import readme
+
+    stamp = {"machine": "M", "torch": "t", "threads": 1, "commit": "c"}
+    quick = [_table1_record("2026-11-23T01:00:00Z", "0.01", "aae_itsr", 0.80, seed=s) | stamp for s in (0, 1)]
+    paper = _table1_record("2026-11-24T01:00:00Z", "0.01", "aae_itsr", 0.95) | stamp | {"preset": "paper"}
+    monkeypatch.setattr(readme, "saved", lambda pattern: [*quick, paper])
+    text = readme.table1_section()  # the merge refuses mixed lengths: the section must split them
+    paper_part, quick_part = text.split("**Quick preset.** ")
+    assert paper_part.startswith("**Paper preset.** ")  # the paper's settings first
+    assert "| observed | MNIST 0 vs 2 | 1 % | 0.95 / 0.94 |" in paper_part and "--preset paper" in paper_part
+    assert "| observed | MNIST 0 vs 2 | 1 % | 0.80 ± 0.00 / 0.94 |" in quick_part and "--preset paper" not in quick_part
+    monkeypatch.setattr(readme, "saved", lambda pattern: quick)
+    assert not readme.table1_section().startswith("**")  # one length: no heading
+
+
 def test_table1_detector_specs_override_a_preset_and_keep_their_paper_column():
     from benchmarks import common, table1
 
@@ -419,8 +435,11 @@ def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
 
     short = _one_class_record(5, {("autoencoder", 0.0): 0.80})
     full = _one_class_record(None, {("autoencoder", 0.0): 0.96})
-    labels = {r["label"]: r["auroc"] for r in one_class.labelled([short, full])}
-    assert labels == {"autoencoder (5 epochs)": 0.80, "autoencoder": 0.96}
+    paper = _one_class_record(None, {("autoencoder", 0.0): 0.97, ("knn", 0.0): 0.9}) | {"preset": "paper"}
+    both = _one_class_record(5, {("autoencoder", 0.0): 0.98}) | {"preset": "paper"}
+    labels = {r["label"]: r["auroc"] for r in one_class.labelled([short, full, paper, both])}
+    # a pixel bar has no epochs and one preset's worth of settings: its label stays
+    assert labels == {"autoencoder (5 epochs)": 0.80, "autoencoder": 0.96, "autoencoder (paper preset)": 0.97, "knn": 0.9, "autoencoder (paper preset, 5 epochs)": 0.98}
 
 
 
