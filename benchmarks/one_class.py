@@ -271,29 +271,26 @@ def summary(records: list[dict]) -> str:
 
 
 def per_class(records: list[dict], p: float = 0.0) -> str:
-    """Every run pooled at contamination `p`: per dataset, a class per row and a detector per column
-    (mean test AUROC over seeds, the best of each row in bold), then each detector's mean over the
+    """Every run pooled at contamination `p`: per dataset, a detector per row and a class per column
+    (mean test AUROC over seeds, the best of each column in bold), then the detector's mean over the
     classes it ran."""
     cells = {k: v for k, v in pooled(records).items() if k[3] == p}
     out = []
     for ds in dict.fromkeys(k[0] for k in cells):
         mine = {k: v for k, v in cells.items() if k[0] == ds}
         labels = ordered_labels(mine)
-        by = {}  # (class, label) → AUROC per seed
+        seeds = {}  # (label, class) → AUROC per seed
         for k, v in mine.items():
-            by.setdefault((k[2], k[1]), []).append(v[0])
+            seeds.setdefault((k[1], k[2]), []).append(v[0])
+        mean = {dc: statistics.mean(v) for dc, v in seeds.items()}
         classes = list(dict.fromkeys(k[2] for k in mine))
-        lines = [f"| {ds} | " + " | ".join(f"`{d}`" for d in labels) + " |", "|---|" + "---|" * len(labels)]
-        for c in classes:
-            means = {d: statistics.mean(by[c, d]) for d in labels if (c, d) in by}
-            top = max(means.values())
-            lines.append(f"| {c} | " + " | ".join(("–" if d not in means else f"**{means[d]:.2f}**" if means[d] == top else f"{means[d]:.2f}") for d in labels) + " |")
-        overall = []
+        top = {c: max(m for (_, c2), m in mean.items() if c2 == c) for c in classes}
+        lines = [f"| {ds} | " + " | ".join(classes) + " | mean |", "|---|" + "---|" * (len(classes) + 1)]
         for d in labels:
-            mine_d = [statistics.mean(by[c, d]) for c in classes if (c, d) in by]
-            n = len(mine_d)
-            overall.append(f"{statistics.mean(mine_d):.3f}" + (f" ({n} of {len(classes)} classes)" if n < len(classes) else ""))
-        lines.append("| mean | " + " | ".join(overall) + " |")
+            row = ["–" if (d, c) not in mean else f"**{mean[d, c]:.2f}**" if mean[d, c] == top[c] else f"{mean[d, c]:.2f}" for c in classes]
+            ran = [mean[d, c] for c in classes if (d, c) in mean]
+            overall = f"{statistics.mean(ran):.3f}" + (f" ({len(ran)} of {len(classes)} classes)" if len(ran) < len(classes) else "")
+            lines.append(f"| `{d}` | " + " | ".join(row) + f" | {overall} |")
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
@@ -327,7 +324,7 @@ def bar_lines(records: list[dict], p: float = 0.0) -> list[str]:
 
 
 def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
-    """Test AUROC per class (rows) and detector (columns) at contamination `p`, one panel per dataset (PNG)."""
+    """Test AUROC per detector (rows) and class (columns) at contamination `p`, one panel per dataset (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -335,14 +332,16 @@ def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
 
     cells = {k: v for k, v in pooled(records).items() if k[3] == p}
     sets = list(dict.fromkeys(k[0] for k in cells))
-    fig, axes = plt.subplots(1, len(sets), figsize=(6.2 * len(sets), 5.2), squeeze=False)
-    for ax, ds in zip(axes[0], sets):
+    rows = {ds: ordered_labels({k: v for k, v in cells.items() if k[0] == ds}) for ds in sets}
+    # detectors as rows: their labels (a spec's overrides) read across, the short class names go below
+    heights = [0.32 * len(rows[ds]) + 1.4 for ds in sets]
+    fig, axes = plt.subplots(len(sets), 1, figsize=(10, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, ds in zip(axes[:, 0], sets):
         mine = {k: v for k, v in cells.items() if k[0] == ds}
-        labels = ordered_labels(mine)
-        classes = list(dict.fromkeys(k[2] for k in mine))
-        grid = np.full((len(classes), len(labels)), np.nan)
-        for i, c in enumerate(classes):
-            for j, d in enumerate(labels):
+        labels, classes = rows[ds], list(dict.fromkeys(k[2] for k in mine))
+        grid = np.full((len(labels), len(classes)), np.nan)
+        for i, d in enumerate(labels):
+            for j, c in enumerate(classes):
                 got = [v[0] for k, v in mine.items() if k[1] == d and k[2] == c]
                 if got:
                     grid[i, j] = statistics.mean(got)
@@ -351,10 +350,10 @@ def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
         for (i, j), v in np.ndenumerate(grid):
             if np.isfinite(v):
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
-        ax.set_yticks(range(len(classes)), classes, fontsize=8)
-        ax.set_title(f"{ds}: test AUROC, the row's class as the anomaly")
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
+        ax.set_title(f"{ds}: test AUROC with the column's class as the anomaly", fontsize=10)
+        fig.colorbar(im, ax=ax, fraction=0.025, pad=0.02)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

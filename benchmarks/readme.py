@@ -190,7 +190,7 @@ def _protocol_section(protocol: str) -> str:
         text = "\n\n".join([pooled, verdicts, plot, "The runs behind it, each with its command and per-class table:", text])
     else:
         pooled = (
-            "Every run below pooled: test AUROC with the row's class as the anomaly (mean over seeds), the best of each row in bold;"
+            "Every run below pooled: test AUROC with the column's class as the anomaly (mean over seeds), the best of each column in bold;"
             " deep detectors trained for fewer epochs than their preset, or with other settings, say so.\n\n" + one_class_per_class(records)
         )
         bars = "Each deep detector against the pixel bars (points of mean AUROC):\n\n" + "\n".join(f"- {v}" for v in one_class_bars(records))
