@@ -59,9 +59,15 @@ def environment() -> dict:
     }
 
 
-def plural(n: int, word: str) -> str:
-    """'1 thread', '2 threads'."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 thread', '2 threads'; `many` where adding an s is wrong ('2 classes')."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def length(record: dict) -> tuple[str, int | None]:
+    """A run's preset and epochs override (None for the preset's own): fits of one length may be
+    averaged as seeds or replace each other's cells, fits of different lengths never."""
+    return record.get("preset", "quick"), record.get("epochs") or None
 
 
 def mean_std(values: list[float], digits: int = 3) -> str:
@@ -209,9 +215,10 @@ def resolve(spec: str) -> tuple[str, dict]:
     return real, fixed
 
 
-def check_specs(parser, specs: str, preset: str) -> None:
+def check_specs(parser, specs: str, preset: str, epochs: int | None = None) -> None:
     """Fail through `parser` on the first unknown detector or bad override in the comma-separated
-    `specs`: a typo stops the run now, not after hours of the other fits."""
+    `specs`, or an `epochs` override a spec sets too: a typo stops the run now, not after hours of
+    the other fits."""
     from core.models import registry
 
     for spec in specs.split(","):
@@ -220,6 +227,8 @@ def check_specs(parser, specs: str, preset: str) -> None:
             registry.get(real).resolve_params(fixed, preset)
         except (KeyError, ValueError) as e:
             parser.error(f"--detectors {spec}: {e}")
+        if epochs and "epochs" in fixed:  # one would silently win over the other
+            parser.error(f"--detectors {spec} sets epochs itself: drop --epochs or the spec's epochs=")
 
 
 def file_safe(text: str) -> str:

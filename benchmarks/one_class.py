@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, mean_std, plural, resolve, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, length, mean_std, plural, resolve, run_cli
 
 DEFAULT_P = "0,0.05,0.1,0.2"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if a.jobs < 1:
         ap.error("--jobs must be 1 or more")
-    check_specs(ap, a.detectors, a.preset)
+    check_specs(ap, a.detectors, a.preset, a.epochs)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
     settings = {k: getattr(a, k) for k in ("datasets", "classes", "contamination", "detectors", "seeds", "preset", "epochs", "test_share", "jobs")}
@@ -137,18 +137,18 @@ LOO_PLOT_NAME = "leave-one-out-auroc.png"  # likewise, from every leave-one-out 
 
 
 def labelled(records: list[dict]) -> list[dict]:
-    """Every row of `records`, its "label" the detector spec (overrides included) plus, for a deep
-    one, a preset other than quick and an epochs override: runs of one detector at different
-    lengths or settings are never pooled."""
+    """Every row of `records`, its "label" the detector spec (overrides included) plus a preset
+    whose settings differ from quick's and, for a deep detector, an epochs override: runs of one
+    detector at different lengths or settings are never pooled."""
     from core.models import registry
 
     out = []
     for rec in records:
+        preset, epochs = length(rec)
         for r in rec["rows"]:
-            notes = []
-            if registry.get(resolve(r["detector"])[0]).deep:
-                notes += [f"{rec['preset']} preset"] if rec.get("preset", "quick") != "quick" else []
-                notes += [plural(rec["epochs"], "epoch")] if rec.get("epochs") else []
+            cls = registry.get(resolve(r["detector"])[0])
+            notes = [f"{preset} preset"] if cls.resolve_params({}, preset) != cls.resolve_params({}, "quick") else []
+            notes += [plural(epochs, "epoch")] if epochs and cls.deep else []
             out.append(r | {"label": r["detector"] + (f" ({', '.join(notes)})" if notes else "")})
     return out
 
@@ -270,24 +270,34 @@ def summary(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def class_grid(records: list[dict], p: float = 0.0) -> dict[str, tuple[list[str], list[str], dict[tuple[str, str], float]]]:
+    """Every run pooled at contamination `p`, per dataset: its labels (table order), its classes (in
+    the dataset's order, as the run covering most of them lists them) and the mean AUROC over seeds
+    of each (label, class) that ran."""
+    cells = {k: v for k, v in pooled(records).items() if k[3] == p}
+    out = {}
+    for ds in dict.fromkeys(k[0] for k in cells):
+        mine = {k: v for k, v in cells.items() if k[0] == ds}
+        runs = sorted(({r["class"]: None for r in rec["rows"] if r["dataset"] == ds} for rec in records), key=len, reverse=True)
+        classes = list(dict.fromkeys(c for run in runs for c in run if any(k[2] == c for k in mine)))
+        seeds: dict[tuple[str, str], list[float]] = {}
+        for k, v in mine.items():
+            seeds.setdefault((k[1], k[2]), []).append(v[0])
+        out[ds] = (ordered_labels(mine), classes, {dc: statistics.mean(v) for dc, v in seeds.items()})
+    return out
+
+
 def per_class(records: list[dict], p: float = 0.0) -> str:
     """Every run pooled at contamination `p`: per dataset, a detector per row and a class per column
     (mean test AUROC over seeds, the best of each column in bold), then the detector's mean over the
     classes it ran."""
-    cells = {k: v for k, v in pooled(records).items() if k[3] == p}
     out = []
-    for ds in dict.fromkeys(k[0] for k in cells):
-        mine = {k: v for k, v in cells.items() if k[0] == ds}
-        labels = ordered_labels(mine)
-        seeds = {}  # (label, class) → AUROC per seed
-        for k, v in mine.items():
-            seeds.setdefault((k[1], k[2]), []).append(v[0])
-        mean = {dc: statistics.mean(v) for dc, v in seeds.items()}
-        classes = list(dict.fromkeys(k[2] for k in mine))
-        top = {c: max(m for (_, c2), m in mean.items() if c2 == c) for c in classes}
+    for ds, (labels, classes, mean) in class_grid(records, p).items():
+        shown = {dc: round(m, 2) for dc, m in mean.items()}  # bold what the reader sees as the best
+        top = {c: max(m for (_, c2), m in shown.items() if c2 == c) for c in classes}
         lines = [f"| {ds} | " + " | ".join(classes) + " | mean |", "|---|" + "---|" * (len(classes) + 1)]
         for d in labels:
-            row = ["–" if (d, c) not in mean else f"**{mean[d, c]:.2f}**" if mean[d, c] == top[c] else f"{mean[d, c]:.2f}" for c in classes]
+            row = ["–" if (d, c) not in shown else f"**{shown[d, c]:.2f}**" if shown[d, c] == top[c] else f"{shown[d, c]:.2f}" for c in classes]
             ran = [mean[d, c] for c in classes if (d, c) in mean]
             overall = f"{statistics.mean(ran):.3f}" + (f" ({len(ran)} of {len(classes)} classes)" if len(ran) < len(classes) else "")
             lines.append(f"| `{d}` | " + " | ".join(row) + f" | {overall} |")
@@ -297,7 +307,7 @@ def per_class(records: list[dict], p: float = 0.0) -> str:
 
 def bar_lines(records: list[dict], p: float = 0.0) -> list[str]:
     """Issue #6's bars at contamination `p`: per dataset, each deep detector's mean AUROC against
-    IsolationForest's and kNN's on raw pixels, over the classes and seeds both ran."""
+    IsolationForest's and against kNN's on raw pixels, each over the classes and seeds both ran."""
     from core.models import registry
 
     cells = {k: v for k, v in pooled(records).items() if k[3] == p}
@@ -305,19 +315,27 @@ def bar_lines(records: list[dict], p: float = 0.0) -> list[str]:
     for ds in dict.fromkeys(k[0] for k in cells):
         mine = {k: v for k, v in cells.items() if k[0] == ds}
         detector = detector_of(mine)
-        score = {(k[1], k[2], k[4]): v[0] for k, v in mine.items()}  # (label, class, seed) → AUROC
-        bars = [b for b in ("iforest", "knn") if b in detector]
+        score: dict[str, dict[tuple, float]] = {}  # label → {(class, seed): AUROC}
+        for k, v in mine.items():
+            score.setdefault(k[1], {})[k[2], k[4]] = v[0]
+        bars = [b for b in ("iforest", "knn") if b in score]
         parts = []
         for d in ordered_labels(mine):
-            if not registry.get(detector[d]).deep or not bars:
+            if not registry.get(detector[d]).deep:
                 continue
-            keys = [k[1:] for k in score if k[0] == d and all((b, *k[1:]) in score for b in bars)]
-            if not keys:
-                continue
-            ours = statistics.mean(score[(d, *k)] for k in keys)
-            gaps = ", ".join(f"{100 * (ours - statistics.mean(score[(b, *k)] for k in keys)):+.1f} against `{b}`" for b in bars)
-            n_classes, n_seeds = len({k[0] for k in keys}), len({k[1] for k in keys})
-            parts.append(f"`{d}` {ours:.3f}: {gaps} ({n_classes} {'class' if n_classes == 1 else 'classes'}, {plural(n_seeds, 'seed')})")
+            gaps, over = [], []
+            for b in bars:
+                keys = [k for k in score[d] if k in score[b]]
+                if keys:
+                    gaps.append(f"{100 * statistics.mean(score[d][k] - score[b][k] for k in keys):+.1f} against `{b}`")
+                    over.append(f"{plural(len({k[0] for k in keys}), 'class', 'classes')}, {plural(len({k[1] for k in keys}), 'seed')}")
+            if gaps:
+                # the settings behind each gap, once where every bar shares them
+                text = ", ".join(gaps) + f" ({over[0]})" if len(set(over)) == 1 else ", ".join(f"{g} ({o})" for g, o in zip(gaps, over))
+                per_class = {}
+                for (c, _), v in score[d].items():
+                    per_class.setdefault(c, []).append(v)
+                parts.append(f"`{d}` {statistics.mean(map(statistics.mean, per_class.values())):.3f}: {text}")
         if parts:
             out.append(f"{ds}: " + "; ".join(parts) + ".")
     return out
@@ -330,21 +348,12 @@ def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = {k: v for k, v in pooled(records).items() if k[3] == p}
-    sets = list(dict.fromkeys(k[0] for k in cells))
-    rows = {ds: ordered_labels({k: v for k, v in cells.items() if k[0] == ds}) for ds in sets}
+    panels = class_grid(records, p)
     # detectors as rows: their labels (a spec's overrides) read across, the short class names go below
-    heights = [0.32 * len(rows[ds]) + 1.4 for ds in sets]
-    fig, axes = plt.subplots(len(sets), 1, figsize=(10, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
-    for ax, ds in zip(axes[:, 0], sets):
-        mine = {k: v for k, v in cells.items() if k[0] == ds}
-        labels, classes = rows[ds], list(dict.fromkeys(k[2] for k in mine))
-        grid = np.full((len(labels), len(classes)), np.nan)
-        for i, d in enumerate(labels):
-            for j, c in enumerate(classes):
-                got = [v[0] for k, v in mine.items() if k[1] == d and k[2] == c]
-                if got:
-                    grid[i, j] = statistics.mean(got)
+    heights = [0.32 * len(labels) + 1.4 for labels, _, _ in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, (ds, (labels, classes, mean)) in zip(axes[:, 0], panels.items()):
+        grid = np.array([[mean.get((d, c), np.nan) for c in classes] for d in labels])
         # diverging at chance: red ranks the anomaly class below the normal ones
         im = ax.imshow(grid, cmap="RdYlGn", vmin=0.0, vmax=1.0, aspect="auto")
         for (i, j), v in np.ndenumerate(grid):

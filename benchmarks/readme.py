@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import re
 
-from benchmarks.common import RESULTS, plural, resolve, saved
+from benchmarks.common import RESULTS, length, plural, resolve, saved
 from benchmarks.one_class import LOO_PLOT_NAME
 from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
 from benchmarks.one_class import bar_lines as one_class_bars
@@ -118,9 +118,9 @@ def table1_section() -> str:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.table1`."
     lengths: dict[tuple, list[dict]] = {}
     for rec in records:
-        lengths.setdefault((rec["preset"], rec.get("epochs") or 0), []).append(rec)
+        lengths.setdefault(length(rec), []).append(rec)
     # the paper's settings first: they are what the paper's numbers are compared with
-    order = sorted(lengths, key=lambda k: (k[0] != "paper", k[0], k[1]))
+    order = sorted(lengths, key=lambda k: (k[0] != "paper", k[0], k[1] or 0))
     parts = [_table1_block(lengths[k]) for k in order]
     if len(parts) > 1:
         parts = [f"**{k[0].capitalize()} preset{', ' + plural(k[1], 'epoch') if k[1] else ''}.** " + part for k, part in zip(order, parts)]
@@ -183,7 +183,7 @@ def _protocol_section(protocol: str) -> str:
     if protocol == "one-class":
         pooled = (
             "Every run below pooled: mean test AUROC over the classes (and seeds), the best of each column in bold;"
-            " deep detectors trained for fewer epochs than their preset say so.\n\n" + one_class_summary(records)
+            " deep detectors trained for fewer epochs than their preset, with another preset or with other settings say so.\n\n" + one_class_summary(records)
         )
         verdicts = "\n".join(f"- {v}" for v in one_class_verdicts(records))
         plot = f"![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, mean_std, resolve, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, length, mean_std, resolve, run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if a.jobs < 1:
         ap.error("--jobs must be 1 or more")
-    check_specs(ap, a.detectors, a.preset)
+    check_specs(ap, a.detectors, a.preset, a.epochs)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
     settings = {k: getattr(a, k) for k in ("pairs", "alphas", "detectors", "preset", "epochs", "seed")}
@@ -195,7 +195,7 @@ def merged(records: list[dict]) -> tuple[dict, list[dict]]:
     that contributed a row, oldest first. A rerun of some cells (a fixed detector, a new α) replaces
     just those cells; a run with another seed adds to them."""
     order = sorted(records, key=lambda r: r.get("time") or r["date"])
-    lengths = {(r["preset"], r.get("epochs")) for r in order}
+    lengths = {length(r) for r in order}
     if len(lengths) > 1:  # a cell's seeds must be fits of one length, or its mean means nothing
         raise ValueError(f"Table 1 runs at different presets or epochs cannot share one table: {sorted(lengths, key=str)}")
     cells: dict[tuple, tuple[int, dict]] = {}

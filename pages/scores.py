@@ -96,11 +96,14 @@ if len(score_cols) > 1:
     # (GANomaly's latent score under its reconstruction error on Fashion-MNIST; see the README).
     better = metrics.better_score(each, col)
     if better:
-        st.info(
-            f"**{better}** ranks this test set better than **{col}** (AUROC {each[better]:.3f} against "
-            f"{each[col]:.3f}): pick it under **Score** in the sidebar, then **Select the … flagged for Review** "
-            "and work from Review's “selected” view (its “flagged” view follows the detector's own score)."
+        # Review's "flagged" view follows the detector's own score; any other needs a selection.
+        act = (
+            "pick it under **Score** in the sidebar: Review's “flagged” view follows it"
+            if better == "score"
+            else "pick it under **Score** in the sidebar, then **Select the … flagged for Review** and work from "
+            "Review's “selected” view (its “flagged” view follows the detector's own score)"
         )
+        st.info(f"**{better}** ranks this test set better than **{col}** (AUROC {each[better]:.3f} against {each[col]:.3f}): {act}.")
 if "f1" in at_test:
     st.caption(f"Test set at this threshold: precision {at_test['precision']:.3f} · recall {at_test['recall']:.3f} · F1 {at_test['f1']:.3f} · {at_test['flagged']} of {at_test['n']} flagged")
 

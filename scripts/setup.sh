@@ -19,6 +19,7 @@ stamp=".venv/.installed-$want-$(cat requirements*.txt | sha256sum | cut -c1-16)"
 # little more, so only a first or interrupted one is checked.
 need_gb=${WINNOW_SETUP_NEED_GB:-8}
 [[ $need_gb =~ ^[0-9]+$ ]] || { echo "WINNOW_SETUP_NEED_GB must be a whole number of GB, not '$need_gb'" >&2; exit 1; }
+need_gb=$((10#$need_gb))  # "08" is 8, not a bad octal number
 if ! compgen -G ".venv/.installed-*" >/dev/null \
   && ! compgen -G ".venv/lib/python3*/site-packages/torch-*.dist-info/INSTALLER" >/dev/null; then
   free_kb=$(df -Pk . 2>/dev/null | awk 'NR == 2 {print $4}') || free_kb=""

@@ -435,11 +435,13 @@ def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
 
     short = _one_class_record(5, {("autoencoder", 0.0): 0.80})
     full = _one_class_record(None, {("autoencoder", 0.0): 0.96})
-    paper = _one_class_record(None, {("autoencoder", 0.0): 0.97, ("knn", 0.0): 0.9}) | {"preset": "paper"}
-    both = _one_class_record(5, {("autoencoder", 0.0): 0.98}) | {"preset": "paper"}
+    paper = _one_class_record(None, {("autoencoder", 0.0): 0.97, ("knn", 0.0): 0.9, ("iforest", 0.0): 0.8}) | {"preset": "paper"}
+    both = _one_class_record(5, {("autoencoder", 0.0): 0.98, ("knn", 0.0): 0.91}) | {"preset": "paper"}
     labels = {r["label"]: r["auroc"] for r in one_class.labelled([short, full, paper, both])}
-    # a pixel bar has no epochs and one preset's worth of settings: its label stays
-    assert labels == {"autoencoder (5 epochs)": 0.80, "autoencoder": 0.96, "autoencoder (paper preset)": 0.97, "knn": 0.9, "autoencoder (paper preset, 5 epochs)": 0.98}
+    # the pixel bars' paper presets hold their quick settings and they have no epochs: their labels stay
+    assert labels == {"autoencoder (5 epochs)": 0.80, "autoencoder": 0.96, "autoencoder (paper preset)": 0.97, "knn": 0.91, "iforest": 0.8, "autoencoder (paper preset, 5 epochs)": 0.98}
+    zero = _one_class_record(0, {("autoencoder", 0.0): 0.5})  # --epochs 0 is no override, as in the fit
+    assert [r["label"] for r in one_class.labelled([zero])] == ["autoencoder"]
 
 
 
@@ -512,6 +514,8 @@ def test_one_class_detector_specs_carry_overrides_into_labels_files_and_checks()
     for bad in ("aae_itsr:nu", "aae_itsr:nu=0.9", "nope"):  # a typo fails before any fit
         with pytest.raises(SystemExit):
             one_class.main(["--quick", "--detectors", f"knn,{bad}"])
+    with pytest.raises(SystemExit):  # two epochs for one detector: neither may silently win
+        one_class.main(["--quick", "--detectors", "autoencoder:epochs=2", "--epochs", "3"])
 
 
 def test_leave_one_out_pools_every_run_per_class_against_the_pixel_bars(tmp_path):
@@ -534,9 +538,34 @@ def test_leave_one_out_pools_every_run_per_class_against_the_pixel_bars(tmp_path
     # against each bar on the classes and seeds both ran: ganomaly's seed 1 has no bar to meet
     assert one_class.bar_lines([bars, deep, redo, partial]) == [
         "D: `autoencoder` 0.400: -10.0 against `iforest`, -50.0 against `knn` (1 class, 1 seed);"
-        " `ganomaly (1 epoch)` 0.725: +12.5 against `iforest`, -12.5 against `knn` (2 classes, 1 seed)."
+        " `ganomaly (1 epoch)` 0.750: +12.5 against `iforest`, -12.5 against `knn` (2 classes, 1 seed)."  # 0.750: the table's mean
     ]
     assert one_class.bar_lines([deep]) == []  # no bar ran
+    # a bar run on fewer classes: each gap on what that bar shares, each with its own count
+    short_knn = _loo_record("2026-01-01", None, [("iforest", "a", 0, 0.50), ("iforest", "b", 0, 0.70), ("knn", "a", 0, 0.90)])
+    assert one_class.bar_lines([short_knn, deep, redo]) == [
+        "D: `ganomaly (1 epoch)` 0.750: +12.5 against `iforest` (2 classes, 1 seed), -30.0 against `knn` (1 class, 1 seed)."
+    ]
+    # the heatmap's grid: the newer cell, seeds averaged, a class the run lacks left out
+    labels, classes, grid = one_class.class_grid([bars, deep, redo, partial])["D"]
+    assert labels == ["iforest", "knn", "autoencoder", "ganomaly (1 epoch)"] and classes == ["a", "b"]
+    assert grid[("ganomaly (1 epoch)", "a")] == pytest.approx(0.65) and grid[("ganomaly (1 epoch)", "b")] == 0.85
+    assert ("autoencoder", "b") not in grid
     png = one_class.heatmap([bars, deep, redo], tmp_path / "loo.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert one_class.heatmap([bars, deep], tmp_path / "old.png").read_bytes() != png.read_bytes()  # the newer cell is drawn
+
+
+def test_leave_one_out_classes_keep_the_datasets_order_whatever_run_came_first():
+    from benchmarks import one_class
+
+    partial = _loo_record("2026-01-01", None, [("knn", c, 0, 0.9) for c in ("3", "4")])  # oldest, two classes
+    full = _loo_record("2026-01-02", 1, [("ganomaly", c, 0, 0.8) for c in ("0", "1", "2", "3", "4")])
+    assert one_class.class_grid([partial, full])["D"][1] == ["0", "1", "2", "3", "4"]
+    assert one_class.per_class([partial, full]).splitlines()[0] == "| D | 0 | 1 | 2 | 3 | 4 | mean |"
+
+
+def test_bold_marks_the_best_as_the_table_shows_it():
+    from benchmarks import one_class
+
+    tie = _loo_record("2026-01-01", None, [("iforest", "a", 0, 0.6649), ("knn", "a", 0, 0.6551)])  # both show 0.66
+    assert one_class.per_class([tie]).splitlines()[2:] == ["| `iforest` | **0.66** | 0.665 |", "| `knn` | **0.66** | 0.655 |"]

@@ -141,6 +141,33 @@ def test_scores_point_to_a_term_that_ranks_the_test_set_better(store):
         arrays.save(path, original)
 
 
+def test_scores_point_back_to_the_detectors_own_score_without_the_select_button(store):
+    import numpy as np
+
+    from core.services import runs
+    from core.store import arrays, db
+
+    exp, _ = store
+    (itsr,) = [r for r in runs.list_runs(exp.id) if r.detector == "aae_itsr"]
+    folder = db.folder("runs", itsr.id)
+    names = ("score", "recon")
+    originals = {name: arrays.load(folder / f"score_{name}.npy") for name in names}
+    truth = runs.results(itsr.id).truth.to_numpy(float)
+    # its own score now ranks the test set perfectly (above the round's consensus), its recon term worst
+    arrays.save(folder / "score_score.npy", (truth + 1e-3 * np.arange(len(truth)) / len(truth)).astype(np.float32))
+    arrays.save(folder / "score_recon.npy", -originals["recon"])
+    try:
+        at = page("scores", run_id=itsr.id)
+        next(w for w in at.sidebar.selectbox if w.label == "Score").set_value("score_recon").run()
+        (hint,) = [i.value for i in at.info if "ranks this test set better" in i.value]
+        assert hint.startswith("**score** ranks this test set better than **score_recon** (AUROC 1.000")
+        # the detector's own score needs no selection, and the page shows no select button for it
+        assert "Review's “flagged” view follows it." in hint and "Select the" not in hint
+    finally:
+        for name, values in originals.items():
+            arrays.save(folder / f"score_{name}.npy", values)
+
+
 def test_reconstructions_need_a_selection_for_the_selected_view(store):
     at = page("reconstructions")
     assert at.caption and any("input" in c.value for c in at.caption)

@@ -57,7 +57,8 @@ def test_an_interrupted_install_is_checked_again_and_a_finished_one_is_not(tmp_p
     project = _project(tmp_path)
     calls = _fake_python(project)
     (project / SITE / "torch").mkdir(parents=True)  # pip died while unpacking torch
-    assert _setup(project, need_gb=10**9).returncode == 1
+    refused = _setup(project, need_gb=10**9)
+    assert refused.returncode == 1 and "Not enough disk space" in refused.stderr
     # pip writes torch's INSTALLER record after its files: the install finished, and a
     # requirements change then needs little room, so the check stands aside.
     record = project / SITE / "torch-2.14.1.dist-info"
@@ -72,3 +73,11 @@ def test_a_requirement_that_is_not_a_whole_number_is_named(tmp_path):
     done = _setup(_project(tmp_path), need_gb="7.5")
     assert done.returncode == 1
     assert "WINNOW_SETUP_NEED_GB must be a whole number of GB, not '7.5'" in done.stderr
+
+
+def test_a_requirement_with_a_leading_zero_is_read_in_decimal(tmp_path):
+    project = _project(tmp_path)
+    _fake_python(project)
+    done = _setup(project, need_gb="08")  # bash arithmetic would read 08 as a bad octal number
+    assert done.returncode == 0, done.stderr
+    assert "value too great" not in done.stderr
