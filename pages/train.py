@@ -13,6 +13,14 @@ rnd = experiments.latest_round(exp.id)
 st.caption(f"**{exp.name}** · round {rnd.number}: {rnd.n_train} training images. Jobs run in the background worker; leaving this page does not stop them.")
 
 catalog = {d["name"]: d for d in runs.detectors()}
+single = [d["name"] for d in catalog.values() if d["one_normal_class"]]
+if len(exp.normal_classes) > 1 and single:
+    st.info(
+        f"This experiment has {len(exp.normal_classes)} normal classes. "
+        + ", ".join(f"**{n}**" for n in single)
+        + " models the normal images as one cluster (one bell curve in a 2-D code) and ranks anomalies near chance "
+        "when the normal images are several classes (README, leave-one-out benchmark); prefer the others here."
+    )
 with st.form("train_form"):
     chosen = st.multiselect("Detectors", list(catalog), default=list(catalog)[:1], format_func=lambda n: catalog[n]["title"])
     preset = st.radio(

@@ -172,6 +172,9 @@ class Detector(nn.Module):
     # Whether `fit` can checkpoint each epoch and resume from one (methods trained in phases with
     # their own `fit`, and one-go fits, cannot).
     resumable: ClassVar[bool] = True
+    # Whether the method models the normal images as one cluster, so that several normal classes
+    # break it (the Train page says so when an experiment has several).
+    one_normal_class: ClassVar[bool] = False
 
     def __init__(self, channels: int, size: int, params: dict[str, Any] | None = None):
         super().__init__()

@@ -46,6 +46,7 @@ def describe() -> list[dict]:
             "has_reconstruction": cls.has_reconstruction,
             "supports_weights": cls.supports_weights,
             "deep": cls.deep,
+            "one_normal_class": cls.one_normal_class,
             "presets": {k: dict(v) for k, v in cls.PRESETS.items()},
             "params": [
                 {"name": p.name, "default": p.default, "help": p.help, "kind": p.kind, "low": p.low, "high": p.high, "choices": list(p.choices)}
