@@ -17,9 +17,9 @@ single = [d["name"] for d in catalog.values() if d["one_normal_class"]]
 if len(exp.normal_classes) > 1 and single:
     st.info(
         f"This experiment has {len(exp.normal_classes)} normal classes. "
-        + ", ".join(f"**{n}**" for n in single)
-        + " models the normal images as one cluster (one bell curve in a 2-D code) and ranks anomalies near chance "
-        "when the normal images are several classes (README, leave-one-out benchmark); prefer the others here."
+        + ", ".join(f"**{catalog[n]['title']}** (`{n}`)" for n in single)  # the titles the picker shows
+        + " models the normal images as one cluster (one bell curve in a 2-D code): with nine normal classes, in the "
+        "README's leave-one-out benchmark, it ranked anomalies near chance. Prefer the others here."
     )
 with st.form("train_form"):
     chosen = st.multiselect("Detectors", list(catalog), default=list(catalog)[:1], format_func=lambda n: catalog[n]["title"])

@@ -272,7 +272,7 @@ def test_train_page_says_which_detectors_need_one_normal_class(digits):
     assert not [i for i in page("train", experiment_id=digits.id).info if "normal classes" in i.value]  # one normal class
     several = experiments.create_experiment("digits", ["0", "1", "2"], ["7"], 0.05, "three normal")
     (note,) = [i.value for i in page("train", experiment_id=several.id).info if "normal classes" in i.value]
-    assert note.startswith("This experiment has 3 normal classes. **aae_itsr** models")
+    assert note.startswith("This experiment has 3 normal classes. **Robust adversarial autoencoder with training-set refinement (Beggel et al.)** (`aae_itsr`) models")
 
 
 def test_train_page_queues_every_detector(store):
