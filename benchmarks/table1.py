@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, length, mean_std, resolve, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, length, mean_std, plural, resolve, run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
@@ -126,7 +126,25 @@ def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int 
         if real == "aae_itsr":  # the paper's two criteria apart: which one carries the decision
             out[part]["bacc_recon"] = balanced_accuracy(truth, got["recon"] > np.quantile(train["recon"], 0.9))
             out[part]["bacc_prior"] = balanced_accuracy(truth, got["prior_nll"] > np.quantile(train["prior_nll"], 0.9))
+    art = model.artifacts()
+    if "set_aside" in art and model.params.get("refine"):
+        out["itsr"] = refinement(art["set_aside"] > 0, art["weight"] < 0, sets["contaminants"])
     return out
+
+
+def refinement(set_aside: np.ndarray, negative: np.ndarray, contaminants: int) -> dict[str, int]:
+    """What ITSR did to each part of a training set whose last `contaminants` images are the planted ones:
+    how many it set aside (the candidate set Â) and how many of those it gave the negative weight."""
+    planted = np.arange(len(set_aside)) >= len(set_aside) - contaminants
+    count = lambda mask: int(mask.sum())  # noqa: E731
+    return {
+        "contaminants": count(planted),
+        "normals": count(~planted),
+        "contaminants_set_aside": count(set_aside & planted),
+        "normals_set_aside": count(set_aside & ~planted),
+        "contaminants_negative": count(negative & planted),
+        "normals_negative": count(negative & ~planted),
+    }
 
 
 def _run_cell(cell: tuple) -> dict:
@@ -271,6 +289,14 @@ def verdicts(record: dict) -> list[str]:
             line += (
                 f" Its two criteria apart, mean balanced accuracy over all {len(apart)} results (test set × pair × α × seed): both (the paper's rule) {mean('bacc'):.2f},"
                 f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}."
+            )
+        caught = [r["itsr"] for r in mine if "itsr" in r]
+        if caught:
+            share = lambda k, of: 100 * sum(c[k] for c in caught) / max(sum(c[of] for c in caught), 1)  # noqa: E731
+            line += (
+                f" Its refinement, over the {plural(len(caught), 'fit')} that recorded it: set aside {share('contaminants_set_aside', 'contaminants'):.0f} % of the"
+                f" planted contaminants and {share('normals_set_aside', 'normals'):.0f} % of the normal images, and gave the negative weight to"
+                f" {share('contaminants_negative', 'contaminants'):.0f} % of the contaminants and {share('normals_negative', 'normals'):.1f} % of the normal images."
             )
         out.append(line)
     return out

@@ -90,6 +90,12 @@ def test_table1_quick_mode_reports_balanced_accuracy_on_both_test_sets(home):
             # the robust AAE's two criteria are also scored apart
             assert ("bacc_recon" in r[part]) == (r["detector"] == "aae_itsr")
             assert 0 <= r[part].get("bacc_recon", 0) <= 1 and 0 <= r[part].get("bacc_prior", 0) <= 1
+    # and what its refinement set aside, counted over the training set it was given
+    itsr = record["rows"][1]["itsr"]
+    assert "itsr" not in record["rows"][0]
+    assert itsr["contaminants"] == record["rows"][1]["contaminants"] and itsr["contaminants"] + itsr["normals"] == record["rows"][1]["train"]
+    assert itsr["contaminants_set_aside"] + itsr["normals_set_aside"] > 0
+    assert itsr["contaminants_negative"] <= itsr["contaminants_set_aside"] and itsr["normals_negative"] <= itsr["normals_set_aside"]
     text = table1.table(record)
     assert "| observed | digits 0 vs 2 | 5 % |" in text and "| unobserved | digits 0 vs 2 | 5 % |" in text
     assert set(common.RESULTS.glob("*.json")) == before
@@ -107,6 +113,19 @@ def test_table1_sets_follow_the_papers_protocol():
     assert (labels[s["observed"]] == 0).sum() == (labels[s["observed"]] == 1).sum() == 20  # 1:1
     assert set(labels[s["unobserved"]]) == {0, 2} and not train_mask[s["unobserved"]].any()
     assert balanced_accuracy(np.array([0, 0, 1, 1]), np.array([False, True, True, True])) == 0.75
+
+
+def test_table1_counts_what_the_refinement_set_aside_in_each_part_of_the_training_set():
+    import numpy as np
+
+    from benchmarks.table1 import refinement
+
+    # six normal images, then three planted contaminants
+    set_aside = np.array([0, 1, 0, 0, 0, 1, 1, 0, 1], bool)
+    negative = np.array([0, 0, 0, 0, 0, 1, 1, 0, 0], bool)
+    assert refinement(set_aside, negative, 3) == {
+        "contaminants": 3, "normals": 6, "contaminants_set_aside": 2, "normals_set_aside": 2, "contaminants_negative": 1, "normals_negative": 1,
+    }
 
 
 def _table1_record(time: str, alphas: str, detectors: str, bacc: float, seed: int = 0) -> dict:
@@ -173,7 +192,12 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     assert used == [old, wider, rerun, seed1] and len(record["rows"]) == 7
     assert "| observed | MNIST 0 vs 2 | 1 % | 0.80 / 0.69 | 0.90 ± 0.07 / 0.94 |" in table1.table(record)
     (_, itsr) = table1.verdicts(record)
-    assert "observed MNIST 0 vs 2 α 1 %: 0.90 against 0.94" in itsr
+    assert "observed MNIST 0 vs 2 α 1 %: 0.90 against 0.94" in itsr and "refinement" not in itsr
+    # the refinement's catch, pooled over the fits that recorded it (here one of four)
+    seed1["rows"][0]["itsr"] = {"contaminants": 60, "normals": 5923, "contaminants_set_aside": 45, "normals_set_aside": 1000, "contaminants_negative": 15, "normals_negative": 30}
+    (_, itsr) = table1.verdicts(table1.merged([rerun, stale, old, wider, seed1])[0])
+    assert "Its refinement, over the 1 fit that recorded it: set aside 75 % of the planted contaminants and 17 % of the normal images," in itsr
+    assert "gave the negative weight to 25 % of the contaminants and 0.5 % of the normal images." in itsr
     # fits of different lengths are never averaged or replaced as if they were seeds
     longer = _table1_record("2026-11-23T11:00:00Z", "0.01", "aae_itsr", 0.99, seed=2) | {"epochs": 5}
     with pytest.raises(ValueError, match="different presets or epochs"):
