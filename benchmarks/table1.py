@@ -290,16 +290,25 @@ def verdicts(record: dict) -> list[str]:
                 f" Its two criteria apart, mean balanced accuracy over all {len(apart)} results (test set × pair × α × seed): both (the paper's rule) {mean('bacc'):.2f},"
                 f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}."
             )
-        caught = [r["itsr"] for r in mine if "itsr" in r]
-        if caught:
-            share = lambda k, of: 100 * sum(c[k] for c in caught) / max(sum(c[of] for c in caught), 1)  # noqa: E731
-            line += (
-                f" Its refinement, over the {plural(len(caught), 'fit')} that recorded it: set aside {share('contaminants_set_aside', 'contaminants'):.0f} % of the"
-                f" planted contaminants and {share('normals_set_aside', 'normals'):.0f} % of the normal images, and gave the negative weight to"
-                f" {share('contaminants_negative', 'contaminants'):.0f} % of the contaminants and {share('normals_negative', 'normals'):.1f} % of the normal images."
-            )
-        out.append(line)
+        out.append(line + refinement_line(mine))
     return out
+
+
+def refinement_line(rows: list[dict]) -> str:
+    """What ITSR set aside per pair, pooled over α and seeds, in the rows that recorded it."""
+    by_pair: dict[str, list[dict]] = {}
+    for r in rows:
+        if "itsr" in r:
+            by_pair.setdefault(r["pair"], []).append(r["itsr"])
+    parts = []
+    for pair, caught in by_pair.items():
+        share = lambda k, of: 100 * sum(c[k] for c in caught) / max(sum(c[of] for c in caught), 1)  # noqa: E731
+        parts.append(
+            f"{TITLES[pair]} ({plural(len(caught), 'fit')}) set aside {share('contaminants_set_aside', 'contaminants'):.0f} % of the planted contaminants"
+            f" and {share('normals_set_aside', 'normals'):.0f} % of the normal images, and gave the negative weight to"
+            f" {share('contaminants_negative', 'contaminants'):.0f} % of the contaminants and {share('normals_negative', 'normals'):.1f} % of the normal images"
+        )
+    return f" Its refinement, in the fits that recorded it: on {'; on '.join(parts)}." if parts else ""
 
 
 def is_deep(name: str) -> bool:

@@ -196,7 +196,7 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     # the refinement's catch, pooled over the fits that recorded it (here one of four)
     seed1["rows"][0]["itsr"] = {"contaminants": 60, "normals": 5923, "contaminants_set_aside": 45, "normals_set_aside": 1000, "contaminants_negative": 15, "normals_negative": 30}
     (_, itsr) = table1.verdicts(table1.merged([rerun, stale, old, wider, seed1])[0])
-    assert "Its refinement, over the 1 fit that recorded it: set aside 75 % of the planted contaminants and 17 % of the normal images," in itsr
+    assert "Its refinement, in the fits that recorded it: on MNIST 0 vs 2 (1 fit) set aside 75 % of the planted contaminants and 17 % of the normal images," in itsr
     assert "gave the negative weight to 25 % of the contaminants and 0.5 % of the normal images." in itsr
     # fits of different lengths are never averaged or replaced as if they were seeds
     longer = _table1_record("2026-11-23T11:00:00Z", "0.01", "aae_itsr", 0.99, seed=2) | {"epochs": 5}
