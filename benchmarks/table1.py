@@ -80,7 +80,8 @@ def official_split(source: str, root: str) -> tuple[np.ndarray, np.ndarray, np.n
 
 
 def make_sets(labels, train_mask, classes, normal: str, other: str, alpha: float, seed: int) -> dict[str, np.ndarray]:
-    """Training indices (normal + α of `other`), and the observed / unobserved test sets with truth."""
+    """Training indices (normal + α of `other`) with a mask of the planted ones, and the observed /
+    unobserved test sets with truth."""
     from core.data.split import anomalies_needed
 
     rng = np.random.default_rng(seed)
@@ -94,6 +95,7 @@ def make_sets(labels, train_mask, classes, normal: str, other: str, alpha: float
     return {
         "train": np.concatenate([normal_train, contaminants]),
         "contaminants": len(contaminants),
+        "planted": np.r_[np.zeros(len(normal_train), bool), np.ones(len(contaminants), bool)],
         "observed": np.concatenate([normal_test, other_test]),
         "observed_truth": np.r_[np.zeros(len(normal_test)), np.ones(len(other_test))],
         "unobserved": np.concatenate([normal_test, rest_test]),
@@ -128,14 +130,13 @@ def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int 
             out[part]["bacc_prior"] = balanced_accuracy(truth, got["prior_nll"] > np.quantile(train["prior_nll"], 0.9))
     art = model.artifacts()
     if "set_aside" in art and model.params.get("refine"):
-        out["itsr"] = refinement(art["set_aside"] > 0, art["weight"] < 0, sets["contaminants"])
+        out["itsr"] = refinement(art["set_aside"] > 0, art["weight"] < 0, sets["planted"])
     return out
 
 
-def refinement(set_aside: np.ndarray, negative: np.ndarray, contaminants: int) -> dict[str, int]:
-    """What ITSR did to each part of a training set whose last `contaminants` images are the planted ones:
-    how many it set aside (the candidate set Â) and how many of those it gave the negative weight."""
-    planted = np.arange(len(set_aside)) >= len(set_aside) - contaminants
+def refinement(set_aside: np.ndarray, negative: np.ndarray, planted: np.ndarray) -> dict[str, int]:
+    """What ITSR did to the planted contaminants and to the normal images of a training set: how many
+    of each it set aside (the candidate set Â) and how many of those it gave the negative weight."""
     count = lambda mask: int(mask.sum())  # noqa: E731
     return {
         "contaminants": count(planted),

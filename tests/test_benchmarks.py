@@ -110,6 +110,7 @@ def test_table1_sets_follow_the_papers_protocol():
     train_mask = np.tile(np.r_[np.ones(80, bool), np.zeros(20, bool)], 3)
     s = make_sets(labels, train_mask, ["a", "b", "c"], "a", "b", 0.05, 0)
     assert s["contaminants"] == 4 and (labels[s["train"]] == 1).sum() == 4 and train_mask[s["train"]].all()
+    assert (s["planted"] == (labels[s["train"]] == 1)).all()
     assert (labels[s["observed"]] == 0).sum() == (labels[s["observed"]] == 1).sum() == 20  # 1:1
     assert set(labels[s["unobserved"]]) == {0, 2} and not train_mask[s["unobserved"]].any()
     assert balanced_accuracy(np.array([0, 0, 1, 1]), np.array([False, True, True, True])) == 0.75
@@ -120,10 +121,10 @@ def test_table1_counts_what_the_refinement_set_aside_in_each_part_of_the_trainin
 
     from benchmarks.table1 import refinement
 
-    # six normal images, then three planted contaminants
-    set_aside = np.array([0, 1, 0, 0, 0, 1, 1, 0, 1], bool)
-    negative = np.array([0, 0, 0, 0, 0, 1, 1, 0, 0], bool)
-    assert refinement(set_aside, negative, 3) == {
+    planted = np.array([0, 0, 1, 0, 0, 0, 1, 0, 1], bool)  # three contaminants among six normal images
+    set_aside = np.array([0, 1, 1, 0, 0, 1, 0, 0, 1], bool)
+    negative = np.array([0, 0, 0, 0, 0, 1, 0, 0, 1], bool)
+    assert refinement(set_aside, negative, planted) == {
         "contaminants": 3, "normals": 6, "contaminants_set_aside": 2, "normals_set_aside": 2, "contaminants_negative": 1, "normals_negative": 1,
     }
 
