@@ -53,13 +53,13 @@ def test_upload_errors_name_the_users_files_never_the_staging_folder(home, tmp_p
     # an upload is judged by its name alone, never by what the server's working folder holds
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photos").mkdir()
-    with pytest.raises(ValueError, match=r"^photos: not a file Winnow imports"):
+    with pytest.raises(ValueError, match=r"^photos: not a file Winnow imports; upload several loose images at once"):
         datasets.import_uploads([("photos", b"raw bytes")], "photos")
     with pytest.raises(ValueError, match=r"set\.zip: a \.zip or \.npz is a whole dataset, so upload it on its own"):
         datasets.import_uploads([("set.zip", b"PK"), ("train-labels-idx1-ubyte", idx)], "mixed")
     with pytest.raises(ValueError, match=r"b-idx1-ubyte: two uploaded files share this name"):
         datasets.import_uploads([("x/b-idx1-ubyte", idx), ("y/b-idx1-ubyte", idx)], "twice")
-    with pytest.raises(ValueError, match=r"photo\.png: not a file Winnow imports; upload a \.zip of class folders"):
+    with pytest.raises(ValueError, match=r"photo\.png: one image is not a dataset; upload several loose images at once, a \.zip of class folders"):
         datasets.import_uploads([("photo.png", b"\x89PNG")], "one")
     assert datasets.list_datasets() == [] and not any((home / "uploads").iterdir())
 

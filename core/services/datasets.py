@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import select
 
 from core import config
+from core.data.images import is_image_name
 from core.data.importers import DataError, file_kind, idx_prefix, load_source
 from core.store import arrays, db
 from core.store.tables import Dataset
@@ -140,8 +141,10 @@ def import_uploads(files: list[tuple[str, bytes]], name: str, *, size: int | Non
     if whole and len(files) > 1:
         raise DataError(f"{', '.join(whole)}: a .zip or .npz is a whole dataset, so upload it on its own, without other files")
     if len(files) == 1 and file_kind(safe[0]) == "unknown":
+        # several loose images are a flat folder; one alone is not a dataset
+        what = "one image is not a dataset" if is_image_name(safe[0]) else "not a file Winnow imports"
         raise DataError(
-            f"{safe[0]}: not a file Winnow imports; upload a .zip of class folders (or of loose images), "
+            f"{safe[0]}: {what}; upload several loose images at once, a .zip of class folders (or of loose images), "
             "an .npz with x and y, or an idx images + labels pair"
         )
     staging = config.home() / "uploads" / uuid.uuid4().hex
