@@ -151,6 +151,25 @@ def test_itsr_caller_weights_combine(digits):
         tiny_itsr().fit(images, weights=user[:10])
 
 
+def test_itsr_neg_percentile_sets_the_negative_share(digits):
+    images, _ = contaminated(*digits)
+    images = images[:160]
+    arts = {}
+    for q in (50.0, 90.0):
+        model = tiny_itsr(nu=0.1, neg_percentile=q)
+        model.fit(images, seed=3)
+        arts[q] = model.artifacts()
+    # the same seed sets the same images aside; only the retraining weights differ
+    assert np.array_equal(arts[50.0]["set_aside"], arts[90.0]["set_aside"])
+    cand = int((arts[50.0]["set_aside"] > 0).sum())
+    assert cand >= 20
+    for q, art in arts.items():
+        negative = int((art["weight"] < 0).sum())
+        # errors above the q-th percentile of the set-aside images' errors: (1 - q/100) of them
+        assert abs(negative - (1 - q / 100) * cand) <= 1, (q, negative, cand)
+    assert AaeItsr.resolve_params({}, "paper")["neg_percentile"] == 80.0
+
+
 # ---- distorter_ae ------------------------------------------------------------------------
 def tiny_distorter(**params) -> DistorterAe:
     torch.manual_seed(0)

@@ -11,7 +11,7 @@ errors) OR prior likelihood < T_prior (10th percentile of training likelihoods).
    set Â with w_i = 0; train a short phase (paper: 100 epochs);
 3. repeat step 2 d = 10 times, candidates accumulating;
 4. retrain (paper: 1000 epochs on MNIST): candidates whose reconstruction error exceeds the
-   80th percentile within Â get w_i = w_anomaly < 0, the rest of Â keeps 0.
+   80th percentile within Â get w_i = w_anomaly < 0, the rest of Â keeps 0 (`neg_percentile`).
 
 What we chose where the paper is silent:
 - Architecture: `arch="auto"` is the paper's MLP at ≤ 32 px and the house DCGAN conv
@@ -149,7 +149,8 @@ class AaeItsr(Detector):
         Param("refine", True, "Refine the training set; off trains a plain AAE for pretrain_epochs + epochs.", "bool"),
         Param("nu", 0.02, "One-class SVM ν: about the fraction of the remaining images set aside per step.", "float", 0.001, 0.5),
         Param("svm_gamma", 0.1, "One-class SVM kernel coefficient per latent dimension (gamma = this / nz); small = a smooth boundary around the whole latent cloud.", "float", 1e-3, 10.0),
-        Param("w_anomaly", -0.1, "Weight in retraining of set-aside images rebuilt worst (above the 80th percentile of the set-aside).", "float", -1.0, 0.0),
+        Param("w_anomaly", -0.1, "Weight in retraining of set-aside images rebuilt worst (above neg_percentile of the set-aside).", "float", -1.0, 0.0),
+        Param("neg_percentile", 80.0, "Percentile of the set-aside images' reconstruction errors above which they get w_anomaly (the paper's 80); higher = fewer, surer negatives.", "float", 0.0, 100.0),
         Param("neg_cap", 1.0, "Per-image MSE above which a negatively weighted image stops pushing its error up.", "float", 0.0, 10.0),
         Param("hidden", 1000, "Units per fully connected layer (MLP encoder/decoder and the latent discriminator).", "int", 16, 4096),
         Param("arch", "auto", "Encoder/decoder: the paper's MLP, DCGAN convolutions, or auto (MLP up to 32 px).", "choice", choices=("auto", "mlp", "conv")),
@@ -295,7 +296,7 @@ class AaeItsr(Detector):
             cand = set_aside > 0
             if cand.any():
                 _, err, _ = self._evaluate(x_all)
-                worst = cand & (err > np.percentile(err[cand], 80))
+                worst = cand & (err > np.percentile(err[cand], p["neg_percentile"]))
                 itsr[worst] = p["w_anomaly"]
         final = combined()
         self.run_epochs(x_all, torch.from_numpy(final), p["epochs"], loop)
