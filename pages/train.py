@@ -21,14 +21,16 @@ if len(exp.normal_classes) > 1 and single:
         + " models the normal images as one cluster (one bell curve in a 2-D code): with nine normal classes, in the "
         "README's leave-one-out benchmark, it ranked anomalies near chance. Prefer the others here."
     )
+# Detectors and preset stay outside the form: the hyperparameter boxes below follow them at once
+# (a form would hold them back until Train is pressed, showing the boxes of the old choice).
+chosen = st.multiselect("Detectors", list(catalog), default=list(catalog)[:1], format_func=lambda n: catalog[n]["title"])
+preset = st.radio(
+    "Preset",
+    ["quick", "paper"],
+    horizontal=True,
+    captions=["sized for a 2-core CPU: the digits demo trains in well under a minute", "the paper's settings: use a GPU"],
+)
 with st.form("train_form"):
-    chosen = st.multiselect("Detectors", list(catalog), default=list(catalog)[:1], format_func=lambda n: catalog[n]["title"])
-    preset = st.radio(
-        "Preset",
-        ["quick", "paper"],
-        horizontal=True,
-        captions=["sized for a 2-core CPU: the digits demo trains in well under a minute", "the paper's settings: use a GPU"],
-    )
     epochs = st.number_input("Epochs (0 = the preset's)", 0, 10000, 0)
     overrides: dict[str, dict] = {}
     for name in chosen:

@@ -210,6 +210,39 @@ def test_hovering_a_point_on_the_latent_map_shows_its_image(home):
         no_exceptions(page)
 
 
+def test_train_shows_the_hyperparameters_of_the_detectors_and_preset_just_chosen(home):
+    from core.models import registry
+    from core.services import datasets, experiments, runs
+
+    datasets.import_dataset("builtin:digits", "digits")
+    exp = experiments.create_experiment("digits", ["0"], [str(d) for d in range(1, 10)], 0.05, "form")
+    title = registry.get("aae_itsr").title
+    with app_server(home) as url, browser_page(height=2000) as page:
+        open_app(page, url)
+        goto(page, "Train")
+        box = page.get_by_text(f"{title}: hyperparameters")
+        assert box.count() == 0
+        page.get_by_test_id("stMultiSelect").first.click()
+        page.get_by_role("option", name=title).click()
+        page.keyboard.press("Escape")
+        settle(page)
+        box.wait_for()  # before Train is pressed: a form would hold it back
+        page.get_by_text("paper", exact=True).click()
+        settle(page)
+        box.click()
+        hidden = page.get_by_label("hidden").last
+        expect(hidden).to_have_value("1000")  # the paper preset's width, not the quick 256
+        hidden.fill("64")
+        hidden.press("Enter")
+        page.get_by_role("button", name="Train", exact=True).click()
+        settle(page)
+        page.get_by_text("Queued 2 job(s)").wait_for()
+        shot(page, "12_train_form")
+        no_exceptions(page)
+    queued = {r.detector: r for r in runs.list_runs(exp.id)}
+    assert queued["aae_itsr"].preset == "paper" and queued["aae_itsr"].params["hidden"] == 64
+
+
 def test_an_upload_above_the_size_limit_is_refused_naming_the_limit(tmp_path):
     big = tmp_path / "big.zip"
     big.write_bytes(b"PK" + bytes(2 * 1024 * 1024))  # 2 MB against a 1 MB limit
