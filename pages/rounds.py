@@ -18,7 +18,7 @@ st.caption(
     "\"negatives\" how many a run trained on as negative examples."
 )
 catalog = {d["name"]: d["title"] for d in runs.detectors()}
-with st.form("retrain"):
+with st.form("retrain", enter_to_submit=False):  # Enter in the weight box must not start a round
     chosen = st.multiselect("Detectors for the next round", list(catalog), default=list(catalog)[:1], format_func=catalog.get)
     preset = st.radio("Preset", ["quick", "paper"], horizontal=True)
     weighted = ", ".join(d["name"] for d in runs.detectors() if d["supports_weights"])

@@ -30,7 +30,7 @@ preset = st.radio(
     horizontal=True,
     captions=["sized for a 2-core CPU: the digits demo trains in well under a minute", "the paper's settings: use a GPU"],
 )
-with st.form("train_form"):
+with st.form("train_form", enter_to_submit=False):  # Enter in a box must not queue jobs
     epochs = st.number_input("Epochs (0 = the preset's)", 0, 10000, 0)
     overrides: dict[str, dict] = {}
     for name in chosen:

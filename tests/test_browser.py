@@ -210,7 +210,7 @@ def test_hovering_a_point_on_the_latent_map_shows_its_image(home):
         no_exceptions(page)
 
 
-def test_train_shows_the_hyperparameters_of_the_detectors_and_preset_just_chosen(home):
+def test_train_shows_the_hyperparameters_just_chosen_and_enter_queues_nothing(home):
     from core.models import registry
     from core.services import datasets, experiments, runs
 
@@ -222,7 +222,8 @@ def test_train_shows_the_hyperparameters_of_the_detectors_and_preset_just_chosen
         goto(page, "Train")
         box = page.get_by_text(f"{title}: hyperparameters")
         assert box.count() == 0
-        page.get_by_test_id("stMultiSelect").first.click()
+        pick = page.get_by_test_id("stMultiSelect").first.locator("input")
+        pick.click()
         page.get_by_role("option", name=title).click()
         page.keyboard.press("Escape")
         settle(page)
@@ -233,14 +234,31 @@ def test_train_shows_the_hyperparameters_of_the_detectors_and_preset_just_chosen
         hidden = page.get_by_label("hidden").last
         expect(hidden).to_have_value("1000")  # the paper preset's width, not the quick 256
         hidden.fill("64")
-        hidden.press("Enter")
+        hidden.press("Enter")  # confirms the number; it must not queue anything
+        settle(page)
+        assert runs.list_runs(exp.id) == []
+        pick.click()  # a detector picked after the edit keeps the edit
+        page.get_by_role("option", name=registry.get("iforest").title, exact=True).click()
+        page.keyboard.press("Escape")
+        settle(page)
+        expect(hidden).to_have_value("64")
         page.get_by_role("button", name="Train", exact=True).click()
         settle(page)
-        page.get_by_text("Queued 2 job(s)").wait_for()
+        page.get_by_text("Queued 3 job(s)").wait_for()
         shot(page, "12_train_form")
         no_exceptions(page)
-    queued = {r.detector: r for r in runs.list_runs(exp.id)}
-    assert queued["aae_itsr"].preset == "paper" and queued["aae_itsr"].params["hidden"] == 64
+        # the same on Rounds: Enter in the weight box confirms the number, it starts no round
+        goto(page, "Rounds")
+        weight = page.get_by_label("Negative weight")
+        weight.fill("-0.2")
+        weight.press("Enter")
+        settle(page)
+        assert experiments.latest_round(exp.id).number == 1
+        no_exceptions(page)
+    queued = runs.list_runs(exp.id)
+    assert sorted(r.detector for r in queued) == ["aae_itsr", "autoencoder", "iforest"]
+    itsr = next(r for r in queued if r.detector == "aae_itsr")
+    assert itsr.preset == "paper" and itsr.params["hidden"] == 64
 
 
 def test_an_upload_above_the_size_limit_is_refused_naming_the_limit(tmp_path):
