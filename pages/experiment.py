@@ -21,7 +21,9 @@ current = st.session_state.get("dataset_id")
 ds_id = st.selectbox("Dataset", ids, index=ids.index(current) if current in ids else len(ids) - 1, format_func={d.id: d.name for d in all_sets}.get)
 ds = next(d for d in all_sets if d.id == ds_id)
 
-with st.form("experiment_form"):
+# No form: the suggested name follows the classes and p as they are picked, and Enter in a number
+# box cannot create an experiment the user has not finished setting up.
+with st.container(border=True):
     if ds.classes:
         normal = st.multiselect("Normal classes", ds.classes, default=ds.classes[:1])
         anomaly = st.multiselect("Anomaly classes (contaminate the training set and appear in the test set)", ds.classes, default=ds.classes[1:])
@@ -34,7 +36,7 @@ with st.form("experiment_form"):
     seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
     default_name = f"{ds.name}: {','.join(normal) or 'all'} normal, {p:.0%} contaminated"
     name = st.text_input("Experiment name", placeholder=default_name)
-    if st.form_submit_button("Create experiment", type="primary"):
+    if st.button("Create experiment", type="primary"):
         try:
             exp = experiments.create_experiment(ds.id, normal, anomaly, p, name or default_name, test_share, int(seed))
             st.session_state["experiment_id"] = exp.id

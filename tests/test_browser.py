@@ -261,6 +261,29 @@ def test_train_shows_the_hyperparameters_just_chosen_and_enter_queues_nothing(ho
     assert itsr.preset == "paper" and itsr.params["hidden"] == 64
 
 
+def test_experiment_name_follows_the_settings_and_enter_creates_nothing(home):
+    from core.services import datasets, experiments
+
+    datasets.import_dataset("builtin:digits", "digits")
+    with app_server(home) as url, browser_page() as page:
+        open_app(page, url)
+        goto(page, "Experiment")
+        name = page.get_by_label("Experiment name")
+        expect(name).to_have_attribute("placeholder", "digits: 0 normal, 5% contaminated")
+        p = page.get_by_label("Contamination p")
+        p.fill("0.1")
+        p.press("Enter")  # confirms the number; it must not create an experiment half set up
+        settle(page)
+        assert experiments.list_experiments() == []
+        expect(name).to_have_attribute("placeholder", "digits: 0 normal, 10% contaminated")  # before any button
+        page.get_by_role("button", name="Create experiment").click()
+        page.get_by_text("Created digits: 0 normal, 10% contaminated").wait_for()
+        shot(page, "13_experiment_name")
+        no_exceptions(page)
+    (exp,) = experiments.list_experiments()
+    assert exp.name == "digits: 0 normal, 10% contaminated" and exp.contamination == 0.1
+
+
 def test_an_upload_above_the_size_limit_is_refused_naming_the_limit(tmp_path):
     big = tmp_path / "big.zip"
     big.write_bytes(b"PK" + bytes(2 * 1024 * 1024))  # 2 MB against a 1 MB limit
