@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from benchmarks import readme
@@ -90,12 +91,15 @@ def test_table1_quick_mode_reports_balanced_accuracy_on_both_test_sets(home):
             # the robust AAE's two criteria are also scored apart
             assert ("bacc_recon" in r[part]) == (r["detector"] == "aae_itsr")
             assert 0 <= r[part].get("bacc_recon", 0) <= 1 and 0 <= r[part].get("bacc_prior", 0) <= 1
+            assert ("tpr_prior" in r[part]) == (r["detector"] == "aae_itsr") and 0 <= r[part].get("tpr_prior", 0) <= 1
     # and what its refinement set aside, counted over the training set it was given
     itsr = record["rows"][1]["itsr"]
     assert "itsr" not in record["rows"][0]
     assert itsr["contaminants"] == record["rows"][1]["contaminants"] and itsr["contaminants"] + itsr["normals"] == record["rows"][1]["train"]
     assert itsr["contaminants_set_aside"] + itsr["normals_set_aside"] > 0
     assert itsr["contaminants_negative"] <= itsr["contaminants_set_aside"] and itsr["normals_negative"] <= itsr["normals_set_aside"]
+    rank = itsr["contaminants_negative_prior_rank"]
+    assert rank is None if itsr["contaminants_negative"] == 0 else 0 < rank <= 100
     text = table1.table(record)
     assert "| observed | digits 0 vs 2 | 5 % |" in text and "| unobserved | digits 0 vs 2 | 5 % |" in text
     assert set(common.RESULTS.glob("*.json")) == before
@@ -594,3 +598,12 @@ def test_bold_marks_the_best_as_the_table_shows_it():
 
     tie = _loo_record("2026-01-01", None, [("iforest", "a", 0, 0.6649), ("knn", "a", 0, 0.6551)])  # both show 0.66
     assert one_class.per_class([tie]).splitlines()[2:] == ["| `iforest` | **0.66** | 0.665 |", "| `knn` | **0.66** | 0.655 |"]
+
+
+def test_prior_rank_is_the_median_rank_of_the_masked_images_among_the_training_set():
+    from benchmarks.table1 import prior_rank
+
+    nll = np.array([5.0, 1.0, 9.0, 3.0, 7.0, 2.0, 8.0, 4.0, 6.0, 0.0])  # ranks 10 % apart, unsorted
+    assert prior_rank(nll, nll >= 8) == 95.0  # the two least likely codes: ranks 90 and 100
+    assert prior_rank(nll, np.isin(nll, [0.0, 4.0, 9.0])) == 50.0  # ranks 10, 50, 100
+    assert prior_rank(nll, np.zeros(10, bool)) is None
