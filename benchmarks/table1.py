@@ -15,8 +15,9 @@ flagged when the reconstruction error is above the 90th percentile of the traini
 for the adversarial autoencoders, when either percentile rank (error, prior improbability) is
 above 90 — which is a score above 90 for `aae_itsr` (its score is the max of the two ranks) and
 a score above the 90th percentile of the training scores for every other detector. AUROC is
-recorded too. For `aae_itsr` each criterion is also scored alone, with the share of test anomalies the
-prior criterion flags and the prior-NLL rank the negatively weighted contaminants' codes reached. `aae` is `aae_itsr` with `refine=false`: the paper's AAE baseline. A detector may
+recorded too. For `aae_itsr` each criterion is also scored alone, with the share of test
+anomalies the prior criterion flags and the prior-NLL rank the negatively weighted contaminants'
+codes reached. `aae` is `aae_itsr` with `refine=false`: the paper's AAE baseline. A detector may
 carry overrides of its preset, "aae_itsr:nu=0.02", and is then a column of its own, compared
 with the paper's column of its name.
 
@@ -127,10 +128,10 @@ def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int 
         truth = sets[f"{part}_truth"]
         out[part] = {"bacc": balanced_accuracy(truth, got["score"] > threshold), "auroc": float(roc_auc_score(truth, got["score"])), "n": int(len(truth))}
         if real == "aae_itsr":  # the paper's two criteria apart: which one carries the decision
+            prior = got["prior_nll"] > np.quantile(train["prior_nll"], 0.9)
             out[part]["bacc_recon"] = balanced_accuracy(truth, got["recon"] > np.quantile(train["recon"], 0.9))
-            out[part]["bacc_prior"] = balanced_accuracy(truth, got["prior_nll"] > np.quantile(train["prior_nll"], 0.9))
-            # of the test anomalies, the share the prior criterion alone flags (its TPR)
-            out[part]["tpr_prior"] = float((got["prior_nll"][truth == 1] > np.quantile(train["prior_nll"], 0.9)).mean())
+            out[part]["bacc_prior"] = balanced_accuracy(truth, prior)
+            out[part]["tpr_prior"] = float(prior[truth == 1].mean())  # the test anomalies it flags alone
     art = model.artifacts()
     if "set_aside" in art and model.params.get("refine"):
         out["itsr"] = refinement(art["set_aside"] > 0, art["weight"] < 0, sets["planted"])
@@ -139,13 +140,12 @@ def run_one(name: str, images: np.ndarray, sets: dict, preset: str, epochs: int 
 
 
 def prior_rank(nll: np.ndarray, mask: np.ndarray) -> float | None:
-    """Median percentile rank (0-100) of the masked training images' prior NLL among the whole training
-    set's; None if none is masked. For the negatively weighted contaminants, near 100 says the negative
-    weight pushed their codes out of the prior (Beggel et al. §3), near 50 that it did not."""
-    if not mask.any():
-        return None
-    ranks = 100.0 * np.searchsorted(np.sort(nll), nll[mask], side="right") / len(nll)
-    return round(float(np.median(ranks)), 1)
+    """Median percentile rank (0-100, the app's scale) of the masked training images' prior NLL among
+    the whole training set's; None if none is masked. For the negatively weighted contaminants, near
+    100 says the negative weight pushed their codes out of the prior (Beggel et al. §3), near 50 not."""
+    from core.services.metrics import percentile_rank
+
+    return round(float(np.median(percentile_rank(nll, nll[mask]))), 1) if mask.any() else None
 
 
 def refinement(set_aside: np.ndarray, negative: np.ndarray, planted: np.ndarray) -> dict[str, int]:
