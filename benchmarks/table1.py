@@ -303,8 +303,10 @@ def verdicts(record: dict) -> list[str]:
             mean = lambda k: statistics.mean(c[k] for c in apart)  # noqa: E731
             line += (
                 f" Its two criteria apart, mean balanced accuracy over all {len(apart)} results (test set × pair × α × seed): both (the paper's rule) {mean('bacc'):.2f},"
-                f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}."
+                f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}"
             )
+            tpr = [c["tpr_prior"] for c in apart if "tpr_prior" in c]
+            line += f" (it flags {100 * statistics.mean(tpr):.0f} % of the test anomalies, in the {plural(len(tpr), 'result')} that recorded it)." if tpr else "."
         out.append(line + refinement_line(mine))
     return out
 
@@ -322,8 +324,20 @@ def refinement_line(rows: list[dict]) -> str:
             f"{TITLES[pair]} ({plural(len(caught), 'fit')}) set aside {share('contaminants_set_aside', 'contaminants'):.0f} % of the planted contaminants"
             f" and {share('normals_set_aside', 'normals'):.0f} % of the normal images, and gave the negative weight to"
             f" {share('contaminants_negative', 'contaminants'):.0f} % of the contaminants and {share('normals_negative', 'normals'):.1f} % of the normal images"
+            + pushed_out(caught)
         )
     return f" Its refinement, in the fits that recorded it: on {'; on '.join(parts)}." if parts else ""
+
+
+def pushed_out(caught: list[dict]) -> str:
+    """Where the negative weight put the contaminants' codes, in the fits that recorded it (Beggel et al. §3)."""
+    ranks = [c["contaminants_negative_prior_rank"] for c in caught if c.get("contaminants_negative_prior_rank") is not None]
+    if not ranks:
+        return ""
+    return (
+        "; the negatively weighted contaminants' codes then sat at a median prior-improbability rank of " + ", ".join(f"{r:.0f}" for r in ranks)
+        + f" in their training set ({'per fit; ' if len(ranks) > 1 else ''}100 = least likely under N(0, I), 90 and up is flagged)"
+    )
 
 
 def is_deep(name: str) -> bool:

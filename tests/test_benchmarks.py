@@ -203,6 +203,13 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     (_, itsr) = table1.verdicts(table1.merged([rerun, stale, old, wider, seed1])[0])
     assert "Its refinement, in the fits that recorded it: on MNIST 0 vs 2 (1 fit) set aside 75 % of the planted contaminants and 17 % of the normal images," in itsr
     assert "gave the negative weight to 25 % of the contaminants and 0.5 % of the normal images." in itsr
+    assert "flags" not in itsr and "prior-improbability rank" not in itsr  # no fit recorded them
+    # where the negative weight put the contaminants' codes, and what the prior criterion caught alone
+    seed1["rows"][0]["itsr"]["contaminants_negative_prior_rank"] = 97.4
+    seed1["rows"][0]["observed"]["tpr_prior"], seed1["rows"][0]["unobserved"]["tpr_prior"] = 0.3, 0.1
+    (_, itsr) = table1.verdicts(table1.merged([rerun, stale, old, wider, seed1])[0])
+    assert "prior likelihood alone 0.60 (it flags 20 % of the test anomalies, in the 2 results that recorded it)." in itsr
+    assert "0.5 % of the normal images; the negatively weighted contaminants' codes then sat at a median prior-improbability rank of 97 in their training set (100 = least likely" in itsr
     # fits of different lengths are never averaged or replaced as if they were seeds
     longer = _table1_record("2026-11-23T11:00:00Z", "0.01", "aae_itsr", 0.99, seed=2) | {"epochs": 5}
     with pytest.raises(ValueError, match="different presets or epochs"):
