@@ -236,21 +236,26 @@ def file_safe(text: str) -> str:
     return re.sub(r"[^\w.+-]", "_", text)
 
 
-def fit_detector(spec: str, images, train, preset: str, epochs: int | None, seed: int):
+def make_detector(spec: str, images, preset: str, epochs: int | None):
     """The detector a spec names (see `resolve`) with `preset`, its overrides and `epochs` (where it
-    trains in epochs), fitted in this process on `images[train]`; returns (model, seconds)."""
-    import time
-
-    import torch
-
+    trains in epochs), built for images shaped like `images` (N, H, W, C) and not yet fitted."""
     from core.models import registry
     from core.services import runs
 
     name, fixed = resolve(spec)
     cls = registry.get(name)
     params = runs.with_epochs([name], epochs, {name: fixed})[name]
+    return cls(images.shape[3], images.shape[1], cls.resolve_params(params, preset))
+
+
+def fit_detector(spec: str, images, train, preset: str, epochs: int | None, seed: int):
+    """`make_detector`, fitted in this process on `images[train]`; returns (model, seconds)."""
+    import time
+
+    import torch
+
     torch.manual_seed(seed)
-    model = cls(images.shape[3], images.shape[1], cls.resolve_params(params, preset))
+    model = make_detector(spec, images, preset, epochs)
     t = time.perf_counter()
     model.fit(images[train], seed=seed)
     return model, time.perf_counter() - t

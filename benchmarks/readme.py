@@ -8,6 +8,9 @@ import json
 import re
 
 from benchmarks.common import RESULTS, length, plural, resolve, saved
+from benchmarks.itsr_trace import PLOT_NAME as TRACE_PLOT
+from benchmarks.itsr_trace import plot as trace_plot
+from benchmarks.itsr_trace import table as trace_table
 from benchmarks.one_class import LOO_PLOT_NAME
 from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
 from benchmarks.one_class import bar_lines as one_class_bars
@@ -27,6 +30,7 @@ from benchmarks.table1 import bars as table1_bars
 from benchmarks.table1 import is_deep as table1_is_deep
 from benchmarks.table1 import merged as table1_merged
 from benchmarks.table1 import paper_column as table1_paper_column
+from benchmarks.table1 import TITLES
 from benchmarks.table1 import table as table1_table
 from benchmarks.table1 import verdicts as table1_verdicts
 from core.models.registry import NAMES
@@ -161,6 +165,23 @@ def _table1_block(records: list[dict]) -> str:
     return text
 
 
+def itsr_trace_section() -> str:
+    """Every full itsr_trace run: its command, a table at the phase ends, and one plot of them all."""
+    records = saved("itsr-trace-*.json")
+    if not records:
+        return "Not measured yet: run `.venv/bin/python -m benchmarks.itsr_trace`."
+    parts = []
+    for r in records:
+        command = f"`{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.itsr_trace --pair {r['pair']} --alpha {r['alpha']:g} --detectors {r['detectors']} --preset {r['preset']} --every {r['every']}"
+        command += (f" --seed {r['seed']}" if r["seed"] else "") + (f" --jobs {r['jobs']}" if r.get("jobs", 1) > 1 else "") + "`"
+        parts.append(
+            f"{TITLES[r['pair']]}, α {100 * r['alpha']:g} % ({r['contaminants']} planted in {r['train']}), seed {r['seed']}; {_stamp(r)}.\n\n"
+            f"Command: {command}\n\n" + trace_table(r)
+        )
+    plot = f"![The planted contaminants' prior rank and the prior criterion's catch over the fit](benchmarks/results/{TRACE_PLOT})"
+    return "\n\n".join([*parts, plot])
+
+
 def _protocol_section(protocol: str) -> str:
     """Every full result of a one_class protocol (one file per detector set), with the verdicts across them."""
     records = saved(f"{protocol}-*.json")
@@ -205,6 +226,7 @@ SECTIONS = {
     "page_speed": page_speed_section,
     "queue_overhead": queue_overhead_section,
     "table1": table1_section,
+    "itsr_trace": itsr_trace_section,
     "one_class": lambda: _protocol_section("one-class"),
     "leave_one_out": lambda: _protocol_section("leave-one-out"),
 }
@@ -223,6 +245,8 @@ def render(text: str) -> str:
 if __name__ == "__main__":
     if saved("one-class-*.json"):
         print(f"plotted {one_class_plot(saved('one-class-*.json'), RESULTS / ONE_CLASS_PLOT)}")
+    if saved("itsr-trace-*.json"):
+        print(f"plotted {trace_plot(saved('itsr-trace-*.json'), RESULTS / TRACE_PLOT)}")
     if saved("leave-one-out-*.json"):
         print(f"plotted {one_class_heatmap(saved('leave-one-out-*.json'), RESULTS / LOO_PLOT_NAME)}")
     README.write_text(render(README.read_text()))

@@ -105,6 +105,27 @@ def test_table1_quick_mode_reports_balanced_accuracy_on_both_test_sets(home):
     assert set(common.RESULTS.glob("*.json")) == before
 
 
+def test_itsr_trace_quick_mode_measures_every_phase_and_saves_nothing(home):
+    from benchmarks import common, itsr_trace
+
+    before = set(common.RESULTS.glob("*.json"))
+    record = itsr_trace.main(["--quick"])
+    assert len(record["runs"]) == 2 and record["contaminants"] > 0
+    for run in record["runs"]:
+        snaps = run["snapshots"]
+        # every epoch measured (--every 1), each in its phase: 2 pretraining, 2 refinement steps of 1, 2 retraining
+        assert [s["epoch"] for s in snaps] == [1, 2, 3, 4, 5, 6]
+        assert [s["phase"] for s in snaps] == ["pretrain", "pretrain", "refine 1", "refine 2", "retrain", "retrain"]
+        assert snaps[0]["set_aside"] == snaps[0]["negative"] == 0 and snaps[3]["set_aside"] >= snaps[2]["set_aside"] > 0
+        assert all(0 <= s["planted_rank"] <= 100 and 0 <= s["tpr"] <= 1 and 0 <= s["fpr"] <= 1 and 0 <= s["auroc"] <= 1 for s in snaps)
+        assert all(s["negative_rank"] is None for s in snaps if s["negative"] == 0)
+    assert "| 3 | refine 1 |" in itsr_trace.table(record)
+    assert set(common.RESULTS.glob("*.json")) == before
+    assert itsr_trace.phase(501, {"pretrain_epochs": 500, "refine_epochs": 100, "refinements": 10, "refine": True}) == "refine 1"
+    assert itsr_trace.phase(1501, {"pretrain_epochs": 500, "refine_epochs": 100, "refinements": 10, "refine": True}) == "retrain"
+    assert itsr_trace.phase(501, {"pretrain_epochs": 500, "refine_epochs": 100, "refinements": 10, "refine": False}) == "retrain"
+
+
 def test_table1_sets_follow_the_papers_protocol():
     import numpy as np
 

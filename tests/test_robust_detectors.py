@@ -170,6 +170,24 @@ def test_itsr_neg_percentile_sets_the_negative_share(digits):
     assert AaeItsr.resolve_params({}, "paper")["neg_percentile"] == 80.0
 
 
+def test_itsr_discriminator_sees_set_aside_codes_only_when_asked(digits):
+    from core.models.aae_itsr import disc_weights
+
+    w = torch.tensor([1.0, 0.0, -0.1, 0.5])
+    assert disc_weights(w, False).tolist() == [1.0, 0.0, 0.0, 0.5]  # the paper: weight 0 in D's code term too
+    assert disc_weights(w, True).tolist() == [1.0, 1.0, 0.0, 0.5]  # set aside: still a code D learns
+    # the option changes the fit from the first refinement phase on, not the pretraining before it
+    images, _ = contaminated(*digits)
+    images = images[:120]
+    codes = {}
+    for on in (False, True):
+        model = tiny_itsr(nu=0.1, disc_sees_set_aside=on, epochs=1, refinements=1)
+        model.fit(images, seed=2)
+        codes[on] = model._evaluate(to_tensor(images))[0]
+    assert not np.allclose(codes[False], codes[True])
+    assert AaeItsr.resolve_params({}, "paper")["disc_sees_set_aside"] is False
+
+
 # ---- distorter_ae ------------------------------------------------------------------------
 def tiny_distorter(**params) -> DistorterAe:
     torch.manual_seed(0)
