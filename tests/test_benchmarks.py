@@ -119,7 +119,9 @@ def test_itsr_trace_quick_mode_measures_every_phase_and_saves_nothing(home):
         assert snaps[0]["set_aside"] == snaps[0]["negative"] == 0 and snaps[3]["set_aside"] >= snaps[2]["set_aside"] > 0
         assert all(0 <= s["planted_rank"] <= 100 and 0 <= s["tpr"] <= 1 and 0 <= s["fpr"] <= 1 and 0 <= s["auroc"] <= 1 for s in snaps)
         assert all(s["negative_rank"] is None for s in snaps if s["negative"] == 0)
-    assert "| 3 | refine 1 |" in itsr_trace.table(record)
+        assert 0 <= run["final"]["observed"]["bacc_prior"] <= 1 and run["final"]["itsr"]["contaminants"] == record["contaminants"]
+    text = itsr_trace.table(record)
+    assert "| 3 | refine 1 |" in text and "at the end, Table 1's balanced accuracy observed / unobserved: the paper's rule" in text
     assert set(common.RESULTS.glob("*.json")) == before
     assert itsr_trace.phase(501, {"pretrain_epochs": 500, "refine_epochs": 100, "refinements": 10, "refine": True}) == "refine 1"
     assert itsr_trace.phase(1501, {"pretrain_epochs": 500, "refine_epochs": 100, "refinements": 10, "refine": True}) == "retrain"
