@@ -200,7 +200,7 @@ def plot(records: list[dict], path: Path) -> Path:
     axes[0].set_ylabel("planted contaminants'\nmedian prior rank")
     axes[1].set_ylabel("test anomalies flagged\nby the prior alone (%)")
     axes[1].set_xlabel("epoch (dotted: end of pretraining, end of refinement)")
-    axes[0].legend(fontsize="small", loc="lower left")
+    axes[1].legend(fontsize="small", loc="upper right")  # the lower panel's upper right stays empty once refinement starts
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

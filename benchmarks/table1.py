@@ -312,7 +312,7 @@ def verdicts(record: dict) -> list[str]:
                 f" reconstruction error alone {mean('bacc_recon'):.2f}, prior likelihood alone {mean('bacc_prior'):.2f}"
             )
             tpr = [c["tpr_prior"] for c in apart if "tpr_prior" in c]
-            line += f" (it flags {100 * statistics.mean(tpr):.0f} % of the test anomalies, in the {plural(len(tpr), 'result')} that recorded it)." if tpr else "."
+            line += f" (it flags {100 * statistics.mean(tpr):.1f} % of the test anomalies, in the {plural(len(tpr), 'result')} that recorded it)." if tpr else "."
         out.append(line + refinement_line(mine))
     return out
 

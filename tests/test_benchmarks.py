@@ -231,7 +231,7 @@ def test_table1_runs_merge_cell_by_cell_the_newer_run_winning():
     seed1["rows"][0]["itsr"]["contaminants_negative_prior_rank"] = 97.4
     seed1["rows"][0]["observed"]["tpr_prior"], seed1["rows"][0]["unobserved"]["tpr_prior"] = 0.3, 0.1
     (_, itsr) = table1.verdicts(table1.merged([rerun, stale, old, wider, seed1])[0])
-    assert "prior likelihood alone 0.60 (it flags 20 % of the test anomalies, in the 2 results that recorded it)." in itsr
+    assert "prior likelihood alone 0.60 (it flags 20.0 % of the test anomalies, in the 2 results that recorded it)." in itsr
     assert "0.5 % of the normal images; the negatively weighted contaminants' codes then sat at a median prior-improbability rank of 97 in their training set (100 = least likely" in itsr
     # fits of different lengths are never averaged or replaced as if they were seeds
     longer = _table1_record("2026-11-23T11:00:00Z", "0.01", "aae_itsr", 0.99, seed=2) | {"epochs": 5}
