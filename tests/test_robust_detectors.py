@@ -188,6 +188,32 @@ def test_itsr_discriminator_sees_set_aside_codes_only_when_asked(digits):
     assert AaeItsr.resolve_params({}, "paper")["disc_sees_set_aside"] is False
 
 
+def test_itsr_prior_push_moves_negative_codes_out_to_the_prior_boundary(digits):
+    import math
+
+    from core.models.aae_itsr import prior_nll_cap
+
+    # in 2-D, N(0, I) puts mass e^(−r²/2) outside radius r: the 95 % boundary is at ½r² = −log 0.05
+    assert prior_nll_cap(2) == pytest.approx(-math.log(0.05))
+    assert prior_nll_cap(8) > prior_nll_cap(2)
+    x = to_tensor(digits[0][:64])
+    w = torch.ones(64)
+    w[:16] = -0.1
+    half_sq = {}
+    for push in ("adversarial", "prior"):
+        torch.manual_seed(0)
+        model = AaeItsr(1, 16, {"hidden": 32, "batch_size": 64, "lr": 1e-3, "neg_push": push})
+        for _ in range(200):
+            model.train_step(x, w)
+        z = model._evaluate(x)[0]
+        half_sq[push] = 0.5 * np.square(z).sum(1)
+    # straight up −log N(z; 0, I): the negatives end outside the prior's central 95 %, the kept
+    # images inside it; through a discriminator that stops telling codes apart, they do not get there
+    assert np.median(half_sq["prior"][:16]) > prior_nll_cap(2) > np.median(half_sq["prior"][16:])
+    assert np.median(half_sq["adversarial"][:16]) < prior_nll_cap(2)
+    assert AaeItsr.resolve_params({}, "paper")["neg_push"] == "adversarial"
+
+
 # ---- distorter_ae ------------------------------------------------------------------------
 def tiny_distorter(**params) -> DistorterAe:
     torch.manual_seed(0)
