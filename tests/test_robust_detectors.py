@@ -208,7 +208,7 @@ def test_itsr_prior_push_moves_negative_codes_out_to_the_prior_boundary(digits):
         z = model._evaluate(x)[0]
         half_sq[push] = 0.5 * np.square(z).sum(1)
     # straight up −log N(z; 0, I): the negatives end outside the prior's central 95 %, the kept
-    # images inside it; through a discriminator that stops telling codes apart, they do not get there
+    # images inside it; pushed through the discriminator, in as many steps, they stay inside
     assert np.median(half_sq["prior"][:16]) > prior_nll_cap(2) > np.median(half_sq["prior"][16:])
     assert np.median(half_sq["adversarial"][:16]) < prior_nll_cap(2)
     assert AaeItsr.resolve_params({}, "paper")["neg_push"] == "adversarial"

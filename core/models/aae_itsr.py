@@ -109,6 +109,11 @@ def disc_weights(w: torch.Tensor, sees_set_aside: bool) -> torch.Tensor:
     return torch.where(w == 0, torch.ones_like(w), wp) if sees_set_aside else wp
 
 
+def half_sq_norm(z: torch.Tensor) -> torch.Tensor:
+    """½|z|² per code: −log N(z; 0, I) without its constant, in float32."""
+    return 0.5 * z.float().square().sum(1)
+
+
 def prior_nll_cap(nz: int, mass: float = NEG_PRIOR_MASS) -> float:
     """½|z|² on the boundary of N(0, I)'s central `mass` in nz dimensions: ½·χ²_nz quantile."""
     from scipy.stats import chi2
@@ -266,7 +271,7 @@ class AaeItsr(Detector):
             logit = self.disc(z).float().flatten()
         per = F.binary_cross_entropy_with_logits(logit, torch.ones_like(logit), reduction="none")
         if self.params["neg_push"] == "prior":
-            per = torch.where(w < 0, 0.5 * z.float().square().sum(1), per)
+            per = torch.where(w < 0, half_sq_norm(z), per)
         g = _weighted(per, w, self._neg_cap_g)
         self.opt_g.zero_grad(set_to_none=True)
         g.backward(inputs=list(self.encoder.parameters()))
@@ -278,7 +283,7 @@ class AaeItsr(Detector):
         z = self.encoder(x).float()
         xh = self.decoder(z)
         recon = (xh.float() - x.float()).square().flatten(1).mean(1)
-        nll = 0.5 * z.square().sum(1) + 0.5 * z.shape[1] * math.log(2 * math.pi)
+        nll = half_sq_norm(z) + 0.5 * z.shape[1] * math.log(2 * math.pi)
         return z, xh, recon, nll
 
     def infer_batch(self, x: torch.Tensor):
