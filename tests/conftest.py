@@ -52,6 +52,9 @@ socket.getaddrinfo = _local_only(socket.getaddrinfo, lambda host, *rest: host)  
 
 # A test that forgets its own home must not read or write the user's (.winnow, where app.sh puts the demo).
 os.environ["WINNOW_HOME"] = tempfile.mkdtemp(prefix="winnow-tests-")
+# Every process this suite starts inherits the mark, so the stray-worker check finds its own workers
+# and not those of an app or another suite running beside it (both may keep a home under /tmp too).
+SUITE_MARK = os.environ.setdefault("WINNOW_TEST_SUITE", f"{os.getpid()}-{time.time_ns()}")
 
 
 def wait_for(predicate, timeout: float = 120, every: float = 0.3):
@@ -66,8 +69,8 @@ def wait_for(predicate, timeout: float = 120, every: float = 0.3):
 
 
 def _test_workers() -> dict[int, str]:
-    """Live `python -m core worker` processes whose home lies in the temp folder (every test home
-    does; a user's does not): pid -> its home and the test that was running when it started."""
+    """Live `python -m core worker` processes that this suite started (they carry its mark): pid ->
+    their home and the test that was running when they started."""
     found = {}
     for d in Path("/proc").iterdir():
         try:
@@ -76,8 +79,8 @@ def _test_workers() -> dict[int, str]:
             env = dict(v.split(b"=", 1) for v in (d / "environ").read_bytes().split(b"\0") if b"=" in v)
         except (OSError, ValueError):
             continue
-        home = env.get(b"WINNOW_HOME", b"").decode(errors="replace")
-        if home.startswith(tempfile.gettempdir()):
+        if env.get(b"WINNOW_TEST_SUITE", b"").decode(errors="replace") == SUITE_MARK:
+            home = env.get(b"WINNOW_HOME", b"").decode(errors="replace")
             found[int(d.name)] = f"home {home}, started during {env.get(b'PYTEST_CURRENT_TEST', b'?').decode(errors='replace')}"
     return found
 

@@ -1,6 +1,8 @@
 """The worker process: it runs queued jobs, and a killed worker never leaves a job "running"."""
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -170,3 +172,23 @@ def test_workers_still_coming_up_are_all_stopped(home, monkeypatch):
     finally:
         for p in started:
             p.kill()
+
+
+def test_the_stray_worker_check_counts_only_this_suites_workers(tmp_path):
+    """A worker of an app (or of another test run) beside the suite, home under /tmp too, is not
+    this suite's stray; one started from the suite is, whatever its home."""
+    from tests.conftest import _test_workers
+
+    # Stand-ins: the check reads only a process's command line (`… core worker`) and environment.
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)", "core", "worker"]
+    foreign_env = {k: v for k, v in os.environ.items() if k != "WINNOW_TEST_SUITE"}
+    ours = subprocess.Popen(sleeper, env=dict(os.environ, WINNOW_HOME=str(tmp_path / "ours")))
+    foreign = subprocess.Popen(sleeper, env=dict(foreign_env, WINNOW_HOME=str(tmp_path / "app")))
+    try:
+        found = wait_for(lambda: _test_workers() if ours.pid in _test_workers() else None, timeout=10)
+        assert str(tmp_path / "ours") in found[ours.pid]
+        assert foreign.pid not in found and foreign.poll() is None
+    finally:
+        for p in (ours, foreign):
+            p.kill()
+            p.wait()
