@@ -54,22 +54,10 @@ def trace(spec: str, images: np.ndarray, sets: dict, preset: str, seed: int, eve
     model = make_detector(spec, images, preset, None)
     train, test = to_tensor(images[sets["train"]]), to_tensor(images[sets["observed"]])
     planted, truth = sets["planted"], sets["observed_truth"] == 1
-    weights = {"w": np.ones(len(train), np.float32)}
-    fit_phase = model.run_epochs
-
-    def run_epochs(x_all, w_all, epochs, loop):  # every phase's weights pass through here
-        weights["w"] = np.ones(len(x_all), np.float32) if w_all is None else w_all.numpy().copy()
-        return fit_phase(x_all, w_all, epochs, loop)
-
-    model.run_epochs = run_epochs
     snapshots = []
 
     def measure(epoch: int) -> None:
-        was = model.training
-        nll = model._evaluate(train)[2]
-        test_nll = model._evaluate(test)[2]
-        model.train(was)
-        w = weights["w"]
+        nll, test_nll, w = model.codes(train)[2], model.codes(test)[2], model.phase_weights
         rank = lambda mask: round(float(np.median(percentile_rank(nll, nll[mask]))), 1) if mask.any() else None  # noqa: E731
         flagged = test_nll > np.quantile(nll, 0.9)
         snapshots.append({

@@ -183,7 +183,9 @@ def test_itsr_discriminator_sees_set_aside_codes_only_when_asked(digits):
     for on in (False, True):
         model = tiny_itsr(nu=0.1, disc_sees_set_aside=on, epochs=1, refinements=1)
         model.fit(images, seed=2)
-        codes[on] = model._evaluate(to_tensor(images))[0]
+        codes[on] = model.codes(to_tensor(images))[0]
+        assert model.training  # codes() measures in eval mode and hands the model back as it was
+        np.testing.assert_array_equal(model.artifacts()["weight"], model.phase_weights)
     assert not np.allclose(codes[False], codes[True])
     assert AaeItsr.resolve_params({}, "paper")["disc_sees_set_aside"] is False
 
@@ -205,7 +207,7 @@ def test_itsr_prior_push_moves_negative_codes_out_to_the_prior_boundary(digits):
         model = AaeItsr(1, 16, {"hidden": 32, "batch_size": 64, "lr": 1e-3, "neg_push": push})
         for _ in range(200):
             model.train_step(x, w)
-        z = model._evaluate(x)[0]
+        z = model.codes(x)[0]
         half_sq[push] = 0.5 * np.square(z).sum(1)
     # straight up −log N(z; 0, I): the negatives end outside the prior's central 95 %, the kept
     # images inside it; pushed through the discriminator, in as many steps, they stay inside

@@ -238,7 +238,8 @@ class AaeItsr(Detector):
         self.opt_d = torch.optim.Adam(self.disc.parameters(), lr=p["lr"], betas=betas)
         self.opt_g = torch.optim.Adam(self.encoder.parameters(), lr=p["lr"], betas=betas)
         self._set_aside: np.ndarray | None = None
-        self._weight: np.ndarray | None = None
+        # The per-image weights the phase now training uses (the last phase's after `fit`).
+        self.phase_weights: np.ndarray | None = None
         self._neg_cap_g = NEG_ADV_CAP if p["neg_push"] == "adversarial" else prior_nll_cap(nz)
 
     # ---- one batch ----------------------------------------------------------------------
@@ -293,13 +294,16 @@ class AaeItsr(Detector):
         return {"score": score, "recon": recon, "prior_nll": nll}, z, xh
 
     @torch.no_grad()
-    def _evaluate(self, x_all: torch.Tensor, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Latents, reconstruction errors and prior NLLs of all training images (eval mode)."""
+    def codes(self, x_all: torch.Tensor, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Latents, reconstruction errors and prior NLLs of `x_all` (from `to_tensor`), in eval
+        mode; the refinement steps' view of the set, and a benchmark's between epochs."""
+        was = self.training
         self.eval()
         zs, recs, nlls = [], [], []
         for i in range(0, len(x_all), batch_size):
             z, _, rec, nll = self._components(x_all[i : i + batch_size].to(self.device))
             zs.append(z.cpu()), recs.append(rec.cpu()), nlls.append(nll.cpu())
+        self.train(was)
         return torch.cat(zs).numpy(), torch.cat(recs).numpy(), torch.cat(nlls).numpy()
 
     # ---- training in phases -------------------------------------------------------------
@@ -322,37 +326,37 @@ class AaeItsr(Detector):
         set_aside = np.zeros(n, np.int64)  # k = refinement step that set the image aside
         itsr = np.ones(n, np.float32)
 
-        def combined() -> np.ndarray:
-            return np.where(user <= 0, user, user * itsr).astype(np.float32)
+        def train_phase(epochs: int) -> None:
+            self.phase_weights = np.where(user <= 0, user, user * itsr).astype(np.float32)
+            self.run_epochs(x_all, torch.from_numpy(self.phase_weights), epochs, loop)
 
         self.on_fit_start(n)
-        self.run_epochs(x_all, torch.from_numpy(combined()), p["pretrain_epochs"], loop)
+        train_phase(p["pretrain_epochs"])
         if p["refine"]:
             for k in range(1, p["refinements"] + 1):
                 loop.check_stop()
-                z, _, _ = self._evaluate(x_all)
+                z, _, _ = self.codes(x_all)
                 pool = np.flatnonzero((set_aside == 0) & (user > 0))
                 set_aside[pool[_svm_outliers(z[pool], p["nu"], p["svm_gamma"] / p["nz"])]] = k
                 itsr[set_aside > 0] = 0.0
-                self.run_epochs(x_all, torch.from_numpy(combined()), p["refine_epochs"], loop)
+                train_phase(p["refine_epochs"])
             loop.check_stop()
             cand = set_aside > 0
             if cand.any():
-                _, err, _ = self._evaluate(x_all)
+                _, err, _ = self.codes(x_all)
                 worst = cand & (err > np.percentile(err[cand], p["neg_percentile"]))
                 itsr[worst] = p["w_anomaly"]
-        final = combined()
-        self.run_epochs(x_all, torch.from_numpy(final), p["epochs"], loop)
+        train_phase(p["epochs"])
         loop.check_stop()
         # references for the score: the training set as the caller gave it (see the module notes)
         keep = user > 0
-        _, err, nll = self._evaluate(x_all[torch.from_numpy(keep)] if keep.any() else x_all)
+        _, err, nll = self.codes(x_all[torch.from_numpy(keep)] if keep.any() else x_all)
         self.ref_recon = torch.from_numpy(np.sort(err)).to(self.device)
         self.ref_loglik = torch.from_numpy(np.sort(-nll)).to(self.device)
-        self._set_aside, self._weight = set_aside, final
+        self._set_aside = set_aside
 
     def artifacts(self) -> dict[str, np.ndarray]:
         """set_aside: 0 = never, k = set aside at refinement step k; weight: final per-image weights."""
         if self._set_aside is None:
             return {}
-        return {"set_aside": self._set_aside.copy(), "weight": self._weight.copy()}
+        return {"set_aside": self._set_aside.copy(), "weight": self.phase_weights.copy()}
