@@ -185,7 +185,7 @@ def test_the_stray_worker_check_counts_only_this_suites_workers(tmp_path):
     ours = subprocess.Popen(sleeper, env=dict(os.environ, WINNOW_HOME=str(tmp_path / "ours")))
     foreign = subprocess.Popen(sleeper, env=dict(foreign_env, WINNOW_HOME=str(tmp_path / "app")))
     try:
-        found = wait_for(lambda: _test_workers() if ours.pid in _test_workers() else None, timeout=10)
+        found = wait_for(lambda: (live := _test_workers()).get(ours.pid) and live, timeout=10)  # one /proc scan a poll
         assert str(tmp_path / "ours") in found[ours.pid]
         assert foreign.pid not in found and foreign.poll() is None
     finally:

@@ -291,6 +291,8 @@ def _download(name: str, root: Path) -> None:
     def fetch() -> None:
         import torchvision
 
+        # Only on the user's request and never under WINNOW_OFFLINE (`_fetch`); MNIST-style sets are
+        # idx files, checksummed by torchvision, and its legacy .pt path loads with weights_only=True.
         for train in (True, False):
             getattr(torchvision.datasets, name)(str(root), train=train, download=True)
 
