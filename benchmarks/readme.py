@@ -30,6 +30,7 @@ from benchmarks.table1 import bars as table1_bars
 from benchmarks.table1 import is_deep as table1_is_deep
 from benchmarks.table1 import merged as table1_merged
 from benchmarks.table1 import paper_column as table1_paper_column
+from benchmarks.table1 import schedule_note as table1_schedule_note
 from benchmarks.table1 import TITLES
 from benchmarks.table1 import table as table1_table
 from benchmarks.table1 import verdicts as table1_verdicts
@@ -145,9 +146,11 @@ def _table1_block(records: list[dict]) -> str:
     dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))
     pixels = [d for d in dets if not table1_is_deep(d)]
     others = sorted((d for d in dets if table1_is_deep(d) and table1_paper_column(d) is None), key=lambda d: (NAMES.index(resolve(d)[0]), d))  # registry order
+    schedule = table1_schedule_note(r["rows"]) if used[0].get("preset") == "paper" else ""
     text = (
         f"Balanced accuracy, ours / the paper's where it reports the cell (it has no α = 5 % column), from {head}:\n\n"
         + "\n".join(runs)
+        + (f"\n\n{schedule}" if schedule else "")
         + "\n\n"
         + table1_table(r, [d for d in dets if d not in others])
         + "\n\n"

@@ -1,4 +1,5 @@
 """The README's generated tables match the results they come from."""
+import contextlib
 import json
 import os
 import subprocess
@@ -276,6 +277,40 @@ def test_table1_detector_specs_override_a_preset_and_keep_their_paper_column():
     # a typo fails before any fit
     with pytest.raises(SystemExit):
         table1.main(["--quick", "--detectors", "aae_itsr:nu=0.9"])
+
+
+def test_table1_paper_preset_retrains_itsr_the_papers_epochs_on_fashion_mnist(monkeypatch):
+    from benchmarks import common, table1
+    from core.models import registry
+
+    preset = registry.get("aae_itsr").PRESETS["paper"]["epochs"]
+    assert preset == 1000 and table1.PAPER_RETRAIN == {"tshirt-boot": 500, "tshirt-pullover": 500}  # methods.md §3
+    assert table1.paper_schedule("aae_itsr:hidden=256", "tshirt-boot", "paper", None) == {"epochs": 500}
+    assert table1.paper_schedule("aae_itsr", "mnist-0-2", "paper", None) == {}  # the preset is MNIST's
+    assert table1.paper_schedule("aae_itsr", "tshirt-boot", "quick", None) == {}
+    assert table1.paper_schedule("aae", "tshirt-boot", "paper", None) == {}  # the paper gives the AAE none
+    assert table1.paper_schedule("aae_itsr:epochs=700", "tshirt-boot", "paper", None) == {}  # what the user set wins
+    assert table1.paper_schedule("aae_itsr", "tshirt-boot", "paper", 3) == {}
+    # the fit gets the schedule; the row keeps the user's spec as its column and records the schedule
+    fitted, saved = [], []
+    fake = lambda cell: fitted.append(cell[2]) or {"fit_s": 0.0, "observed": {"bacc": 0.5}, "unobserved": {"bacc": 0.5}}  # noqa: E731
+    monkeypatch.setattr(table1, "cell_map", lambda jobs: contextlib.nullcontext(lambda f, cells: map(fake, cells)))
+    monkeypatch.setattr(common, "keep", lambda record, name: None)
+    monkeypatch.setattr(common, "finish", lambda record, name, text: saved.append(record) or record)
+    table1.main(["--pairs", "mnist-0-2,tshirt-boot", "--alphas", "0.01", "--detectors", "aae_itsr:hidden=256,aae", "--preset", "paper"])
+    assert fitted == ["aae_itsr:hidden=256", "aae", "aae_itsr:hidden=256:epochs=500", "aae"]
+    rows = saved[0]["rows"]
+    assert [(r["pair"], r["detector"], r.get("schedule")) for r in rows] == [
+        ("mnist-0-2", "aae_itsr:hidden=256", None), ("mnist-0-2", "aae", None),
+        ("tshirt-boot", "aae_itsr:hidden=256", {"epochs": 500}), ("tshirt-boot", "aae", None),
+    ]
+    assert common.make_detector(fitted[2], np.zeros((1, 28, 28, 1)), "paper", None).params["epochs"] == 500
+    # the README says which cells ran it, and which ran before it was applied
+    note = table1.schedule_note(rows)
+    assert "`aae_itsr:hidden=256` on T-shirt vs Boot, 500." in note and "MNIST 0 vs 2" not in note and "`aae`" not in note
+    older = {k: v for k, v in rows[2].items() if k != "schedule"} | {"detector": "aae_itsr"}
+    assert "`aae_itsr` on T-shirt vs Boot, 1,000 (it ran before the benchmark applied the paper's 500)." in table1.schedule_note([older])
+    assert table1.schedule_note(rows[:2]) == ""
 
 
 def test_table1_other_detectors_get_their_own_columns_and_are_held_to_the_pixel_bars():
