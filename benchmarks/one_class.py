@@ -200,6 +200,23 @@ def curves(cells: dict[tuple, tuple[float, str]]) -> dict[tuple[str, str], tuple
     return out
 
 
+def line_styles(labels: list[str], detector: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """Each label's (colour index, line style): a colour per detector in the labels' order, so that
+    its runs at other lengths share it; the pixel bars dashed, a deep detector's further labels
+    dotted, then dash-dotted."""
+    from core.models import registry
+
+    colour: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    out = {}
+    for label in labels:
+        det = detector[label]
+        colour.setdefault(det, len(colour))
+        nth = seen[det] = seen.get(det, -1) + 1
+        out[label] = (colour[det], "--" if not registry.get(det).deep else ("-", ":", "-.")[nth % 3])
+    return out
+
+
 def plot(records: list[dict], path: Path) -> Path:
     """Mean test AUROC against contamination p, one line per detector, one panel per dataset (PNG)."""
     import matplotlib
@@ -207,25 +224,23 @@ def plot(records: list[dict], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from core.models import registry
-
     cells = pooled(records)
     labels = ordered_labels(cells)
     lines = curves(cells)
-    detector = detector_of(cells)
-    # a colour per label over both panels, in the table's order: adding a run does not recolour the lines
+    # over both panels, in the table's order: adding a run of another length does not recolour the lines
+    styles = line_styles(labels, detector_of(cells))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     sets = list(dict.fromkeys(k[0] for k in cells))
     # one panel per dataset, stacked, each with its own legend: their seed counts differ
     fig, axes = plt.subplots(len(sets), 1, figsize=(8.4, 3.4 * len(sets)), squeeze=False, sharex=True)
     for ax, ds in zip(axes[:, 0], sets):
-        for i, d in enumerate(labels):
+        for d in labels:
             if (ds, d) not in lines:
                 continue
             ps, means, seeds = lines[ds, d]
-            dashed = not registry.get(detector[d]).deep  # the pixel bars
+            colour, style = styles[d]
             name = f"{d}, {plural(len(seeds), 'seed')}"
-            ax.plot([100 * p for p in ps], means, marker="o", label=name, color=colours[i % len(colours)], linestyle="--" if dashed else "-")
+            ax.plot([100 * p for p in ps], means, marker="o", label=name, color=colours[colour % len(colours)], linestyle=style)
         ax.set_title(ds)
         ax.set_ylabel("test AUROC")
         ax.grid(alpha=0.3)

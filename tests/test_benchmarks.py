@@ -574,6 +574,18 @@ def test_one_class_plot_draws_the_pooled_cells_in_the_tables_order(tmp_path):
     assert one_class.plot([old, other], tmp_path / "d.png").read_bytes() != a  # other values draw another picture
 
 
+def test_one_class_plot_gives_a_detectors_runs_at_other_lengths_its_colour_and_another_line():
+    from benchmarks import one_class
+
+    labels = ["iforest", "knn", "autoencoder", "autoencoder (5 epochs)", "aae_itsr", "berg_gan", "berg_gan (5 epochs)"]
+    detector = {label: label.split()[0] for label in labels}
+    styles = one_class.line_styles(labels, detector)
+    assert styles["autoencoder"] == (2, "-") and styles["autoencoder (5 epochs)"] == (2, ":")
+    assert styles["iforest"] == (0, "--") and styles["knn"] == (1, "--")  # the pixel bars dashed
+    assert styles["berg_gan (5 epochs)"] == (4, ":")  # five detectors, five colours: none repeats
+    assert len({c for c, _ in styles.values()}) == 5
+
+
 def test_one_class_plot_lines_use_only_the_seeds_run_at_every_p(tmp_path):
     from benchmarks import one_class
 
