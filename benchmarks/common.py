@@ -1,6 +1,7 @@
 """What every benchmark shares: the record of when, where and with what it ran, the datasets it reads, and how it fits cells in parallel."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -13,7 +14,7 @@ import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -213,6 +214,29 @@ def resolve(spec: str) -> tuple[str, dict]:
         except json.JSONDecodeError:
             fixed[key] = value
     return real, fixed
+
+
+def names_in(choices: Iterable[str]) -> Callable[[str], str]:
+    """An argparse type: a comma-separated list of names from `choices`, kept as given."""
+
+    def parse(text: str) -> str:
+        bad = [n for n in text.split(",") if n not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(map(repr, bad))}; choose from {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def fractions(text: str) -> str:
+    """An argparse type: comma-separated fractions in [0, 1) ("0.01,0.001"), kept as given."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give fractions such as 0.01,0.001 (not percentages)") from None
+    if not all(0 <= v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: each fraction must be at least 0 and below 1")
+    return text
 
 
 def check_specs(parser, specs: str, preset: str, epochs: int | None = None) -> None:

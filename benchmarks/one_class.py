@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, length, mean_std, plural, resolve, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, resolve, run_cli
 
 DEFAULT_P = "0,0.05,0.1,0.2"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -59,9 +59,9 @@ def _fit_cell(cell: tuple) -> tuple[dict[str, np.ndarray], float]:
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocol", default="one-class", choices=["one-class", "leave-one-out"])
-    ap.add_argument("--datasets", default="mnist,fashion")
+    ap.add_argument("--datasets", default="mnist,fashion", type=names_in(SOURCES))
     ap.add_argument("--classes", default="all", help="class indices, comma-separated, or all")
-    ap.add_argument("--contamination", default=DEFAULT_P)
+    ap.add_argument("--contamination", default=DEFAULT_P, type=fractions)
     ap.add_argument("--detectors", default="iforest,knn,autoencoder")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--preset", default="quick", choices=["quick", "paper"])

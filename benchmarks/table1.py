@@ -26,8 +26,9 @@ about the methods. They are fitted in this process or, with `--jobs N`, N at onc
 own process on one thread; rows keep their order either way. Presets: `quick` is what a 2-core
 CPU can run (fewer epochs than the paper); `paper` needs a GPU. The `paper` preset holds ITSR's
 MNIST schedule; on the Fashion-MNIST pairs the benchmark retrains the paper's 500 epochs instead
-(`PAPER_RETRAIN`), unless a spec or `--epochs` sets them, and the row records it as "schedule". `--quick` (CI) runs the built-in digits (0 vs 2, random split),
-α = 5 %, two detectors with few epochs, and saves nothing.
+(`PAPER_RETRAIN`), unless a spec or `--epochs` sets them, and the row records it as "schedule".
+`--quick` (CI) runs the built-in digits (0 vs 2, random split), α = 5 %, two detectors with few
+epochs, and saves nothing.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, length, mean_std, plural, resolve, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, resolve, run_cli
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
@@ -207,8 +208,8 @@ def _run_cell(cell: tuple) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", default="mnist-0-2,tshirt-boot,tshirt-pullover")
-    ap.add_argument("--alphas", default="0.05,0.01,0.001")
+    ap.add_argument("--pairs", default="mnist-0-2,tshirt-boot,tshirt-pullover", type=names_in(PAIRS))
+    ap.add_argument("--alphas", default="0.05,0.01,0.001", type=fractions)
     ap.add_argument("--detectors", help="default: autoencoder,aae,aae_itsr,iforest,knn (with --quick: autoencoder,aae_itsr)")
     ap.add_argument("--preset", default="quick", choices=["quick", "paper"])
     ap.add_argument("--epochs", type=int, help="override every deep detector's epochs")

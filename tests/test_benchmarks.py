@@ -313,6 +313,21 @@ def test_table1_paper_preset_retrains_itsr_the_papers_epochs_on_fashion_mnist(mo
     assert table1.schedule_note(rows[:2]) == ""
 
 
+@pytest.mark.parametrize("module, args, message", [
+    ("table1", ["--pairs", "tshirt-bot"], "argument --pairs: unknown 'tshirt-bot'; choose from mnist-0-2, tshirt-boot"),
+    ("table1", ["--alphas", "0.01,1%"], "argument --alphas: '0.01,1%': give fractions such as 0.01,0.001 (not percentages)"),
+    ("table1", ["--alphas", "5"], "argument --alphas: '5': each fraction must be at least 0 and below 1"),
+    ("one_class", ["--datasets", "mnist,fashon"], "argument --datasets: unknown 'fashon'; choose from mnist, fashion, digits"),
+    ("one_class", ["--contamination", "0,10"], "argument --contamination: '0,10': each fraction must be at least 0 and below 1"),
+])
+def test_benchmark_arguments_that_name_nothing_fail_with_one_line_before_any_fit(module, args, message, capsys):
+    import importlib
+
+    with pytest.raises(SystemExit) as stop:
+        importlib.import_module(f"benchmarks.{module}").main(args)
+    assert stop.value.code == 2 and message in capsys.readouterr().err  # argparse's usage error, not a traceback
+
+
 def test_table1_other_detectors_get_their_own_columns_and_are_held_to_the_pixel_bars():
     from benchmarks import table1
 
