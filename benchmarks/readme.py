@@ -1,4 +1,4 @@
-"""Rewrite the README's generated sections from benchmarks/results/*.json.
+"""Rewrite the generated sections of the README and benchmarks/RUNS.md from benchmarks/results/*.json.
 
     .venv/bin/python -m benchmarks.readme
 """
@@ -37,6 +37,7 @@ from benchmarks.table1 import verdicts as table1_verdicts
 from core.models.registry import NAMES
 
 README = RESULTS.parents[1] / "README.md"
+RUNS = RESULTS.parent / "RUNS.md"  # every run's command and per-class tables, linked from the README
 
 
 def speed_section() -> str:
@@ -185,8 +186,8 @@ def itsr_trace_section() -> str:
     return "\n\n".join([*parts, plot])
 
 
-def _protocol_section(protocol: str) -> str:
-    """Every full result of a one_class protocol (one file per detector set), with the verdicts across them."""
+def _protocol_runs(protocol: str) -> str:
+    """Every full result of a one_class protocol (one file per detector set): command, stamp and per-class table."""
     records = saved(f"{protocol}-*.json")
     if not records:
         return f"Not measured yet: run `.venv/bin/python -m benchmarks.one_class --protocol {protocol}`."
@@ -203,24 +204,37 @@ def _protocol_section(protocol: str) -> str:
             f"Command: `{threads}.venv/bin/python -m benchmarks.one_class --protocol {protocol} {' '.join(options)}`\n\n"
             + one_class_table(r)
         )
-    text = "\n\n".join(parts)
+    return "\n\n".join(parts)
+
+
+# the per-run tables run to over a thousand lines: the README links to them in RUNS.md by these headings' anchors
+RUNS_ANCHORS = {"one-class": "one-class-normal-the-rest-as-contamination", "leave-one-out": "leave-one-class-out-ganomalys-protocol"}
+
+
+def _protocol_section(protocol: str) -> str:
+    """A one_class protocol's results pooled over every full run, its verdicts and plot, and a link to the runs."""
+    records = saved(f"{protocol}-*.json")
+    if not records:
+        return f"Not measured yet: run `.venv/bin/python -m benchmarks.one_class --protocol {protocol}`."
+    runs = (
+        f"The {plural(len(records), 'run')} behind it, each with its command, machine, date, commit and per-class table:"
+        f" [benchmarks/RUNS.md](benchmarks/RUNS.md#{RUNS_ANCHORS[protocol]})."
+    )
     if protocol == "one-class":
         pooled = (
-            "Every run below pooled: mean test AUROC over the classes (and seeds), the best of each column in bold;"
+            "Every run pooled: mean test AUROC over the classes (and seeds), the best of each column in bold;"
             " deep detectors trained for fewer epochs than their preset, with another preset or with other settings say so.\n\n" + one_class_summary(records)
         )
         verdicts = "\n".join(f"- {v}" for v in one_class_verdicts(records))
         plot = f"![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"
-        text = "\n\n".join([pooled, verdicts, plot, "The runs behind it, each with its command and per-class table:", text])
-    else:
-        pooled = (
-            "Every run below pooled: test AUROC with the column's class as the anomaly (mean over seeds), the best of each column in bold;"
-            " deep detectors trained for fewer epochs than their preset, or with other settings, say so.\n\n" + one_class_per_class(records)
-        )
-        bars = "Each deep detector against the pixel bars (points of mean AUROC):\n\n" + "\n".join(f"- {v}" for v in one_class_bars(records))
-        plot = f"![Test AUROC per anomaly class and detector](benchmarks/results/{LOO_PLOT_NAME})"
-        text = "\n\n".join([pooled, bars, plot, "The runs behind it, each with its command and per-class table:", text])
-    return text
+        return "\n\n".join([pooled, verdicts, plot, runs])
+    pooled = (
+        "Every run pooled: test AUROC with the column's class as the anomaly (mean over seeds), the best of each column in bold;"
+        " deep detectors trained for fewer epochs than their preset, or with other settings, say so.\n\n" + one_class_per_class(records)
+    )
+    bars = "Each deep detector against the pixel bars (points of mean AUROC):\n\n" + "\n".join(f"- {v}" for v in one_class_bars(records))
+    plot = f"![Test AUROC per anomaly class and detector](benchmarks/results/{LOO_PLOT_NAME})"
+    return "\n\n".join([pooled, bars, plot, runs])
 
 
 SECTIONS = {
@@ -233,14 +247,18 @@ SECTIONS = {
     "one_class": lambda: _protocol_section("one-class"),
     "leave_one_out": lambda: _protocol_section("leave-one-out"),
 }
+RUNS_SECTIONS = {
+    "one_class_runs": lambda: _protocol_runs("one-class"),
+    "leave_one_out_runs": lambda: _protocol_runs("leave-one-out"),
+}
 
 
-def render(text: str) -> str:
-    """`text` with every <!-- NAME:start --> … <!-- NAME:end --> block regenerated."""
-    for name, make in SECTIONS.items():
+def render(text: str, sections: dict = SECTIONS, document: str = "README") -> str:
+    """`text` with every <!-- NAME:start --> … <!-- NAME:end --> block of `sections` regenerated."""
+    for name, make in sections.items():
         pattern = re.compile(rf"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.S)
         if not pattern.search(text):
-            raise SystemExit(f"README has no {name} markers")
+            raise SystemExit(f"{document} has no {name} markers")
         text = pattern.sub(lambda m: m.group(1) + make() + "\n" + m.group(2), text)
     return text
 
@@ -254,3 +272,5 @@ if __name__ == "__main__":
         print(f"plotted {one_class_heatmap(saved('leave-one-out-*.json'), RESULTS / LOO_PLOT_NAME)}")
     README.write_text(render(README.read_text()))
     print(f"updated {README}")
+    RUNS.write_text(render(RUNS.read_text(), RUNS_SECTIONS, "benchmarks/RUNS.md"))
+    print(f"updated {RUNS}")

@@ -15,6 +15,24 @@ from tests.conftest import ROOT
 def test_readme_sections_regenerate_unchanged():
     text = readme.README.read_text()
     assert readme.render(text) == text, "README tables differ from benchmarks/results: run python -m benchmarks.readme"
+    runs = readme.RUNS.read_text()
+    assert readme.render(runs, readme.RUNS_SECTIONS) == runs, "benchmarks/RUNS.md differs from benchmarks/results: run python -m benchmarks.readme"
+
+
+def test_readme_links_to_every_runs_section_by_an_anchor_that_exists():
+    import re
+
+    # GitHub's anchor for a heading: lower case, punctuation but hyphens dropped, spaces to hyphens
+    headings = re.findall(r"^#+ (.+)$", readme.RUNS.read_text(), re.M)
+    anchors = {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in headings}
+    links = set(re.findall(r"\(benchmarks/RUNS\.md#([\w-]+)\)", readme.README.read_text()))
+    assert links == set(readme.RUNS_ANCHORS.values()) and links <= anchors
+    for protocol, name in (("one-class", "one_class_runs"), ("leave-one-out", "leave_one_out_runs")):
+        records = readme.saved(f"{protocol}-*.json")
+        section = readme.RUNS_SECTIONS[name]()
+        # every run's command is in RUNS.md, none is left behind in the README
+        assert section.count("Command: `") == len(records) > 0
+        assert "Command: `" not in readme.SECTIONS[name.removesuffix("_runs")]()
 
 
 def test_a_record_says_plus_changes_only_when_code_differs_from_its_commit():
