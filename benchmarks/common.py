@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 RESULTS = Path(__file__).resolve().parent / "results"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout: MNIST and Fashion-MNIST
 
 
 def code_changed(porcelain: str) -> bool:
@@ -293,3 +294,22 @@ def finish(record: dict, name: str, table: str) -> dict:
     else:
         print(f"saved {write(name, record)}")
     return record
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: the benchmarks draw PNGs and need no display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Write `fig` to the PNG `path` (its folder made if need be), free it and return `path`."""
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    pyplot().close(fig)
+    return path

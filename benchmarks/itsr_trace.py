@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, file_safe, plural, run_cli
-from benchmarks.table1 import PAIRS, SHARED_DATA, TITLES, evaluate, make_sets, official_split
+from benchmarks.common import SHARED_DATA, cell_map, check_specs, file_safe, pyplot, run_cli, save_figure
+from benchmarks.table1 import PAIRS, TITLES, evaluate, make_sets, official_split, prior_rank
 
 PLOT_NAME = "itsr-trace.png"
 
@@ -48,8 +48,6 @@ def trace(spec: str, images: np.ndarray, sets: dict, preset: str, seed: int, eve
 
     from benchmarks.common import make_detector
     from core.models.base import to_tensor
-    from core.services.metrics import percentile_rank
-
     torch.manual_seed(seed)
     model = make_detector(spec, images, preset, None)
     train, test = to_tensor(images[sets["train"]]), to_tensor(images[sets["observed"]])
@@ -58,12 +56,11 @@ def trace(spec: str, images: np.ndarray, sets: dict, preset: str, seed: int, eve
 
     def measure(epoch: int) -> None:
         nll, test_nll, w = model.codes(train)[2], model.codes(test)[2], model.phase_weights
-        rank = lambda mask: round(float(np.median(percentile_rank(nll, nll[mask]))), 1) if mask.any() else None  # noqa: E731
         flagged = test_nll > np.quantile(nll, 0.9)
         snapshots.append({
             "epoch": epoch, "phase": phase(epoch, model.params),
             "set_aside": int((w == 0).sum()), "negative": int((w < 0).sum()),
-            "planted_rank": rank(planted), "negative_rank": rank(planted & (w < 0)),
+            "planted_rank": prior_rank(nll, planted), "negative_rank": prior_rank(nll, planted & (w < 0)),
             "tpr": float(flagged[truth].mean()), "fpr": float(flagged[~truth].mean()),
             "auroc": float(roc_auc_score(truth, test_nll)),
         })
@@ -167,11 +164,7 @@ def table(record: dict) -> str:
 
 def plot(records: list[dict], path: Path) -> Path:
     """The planted contaminants' median prior rank and the prior criterion's test TPR against the epoch (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(8.4, 6.2), sharex=True)
     for rec in records:
         for run in rec["runs"]:
@@ -189,11 +182,7 @@ def plot(records: list[dict], path: Path) -> Path:
     axes[1].set_ylabel("test anomalies flagged\nby the prior alone (%)")
     axes[1].set_xlabel("epoch (dotted: end of pretraining, end of refinement)")
     axes[1].legend(fontsize="small", loc="upper right")  # the lower panel's upper right stays empty once refinement starts
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 if __name__ == "__main__":

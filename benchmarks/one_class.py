@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, resolve, run_cli
+from benchmarks.common import SHARED_DATA, cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, pyplot, resolve, run_cli, save_figure
 
 DEFAULT_P = "0,0.05,0.1,0.2"
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
 
 
@@ -219,11 +218,7 @@ def line_styles(labels: list[str], detector: dict[str, str]) -> dict[str, tuple[
 
 def plot(records: list[dict], path: Path) -> Path:
     """Mean test AUROC against contamination p, one line per detector, one panel per dataset (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     cells = pooled(records)
     labels = ordered_labels(cells)
     lines = curves(cells)
@@ -246,11 +241,7 @@ def plot(records: list[dict], path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")  # beside the panel: inside, it hid lines
     axes[-1][0].set_xlabel("contamination p (%); mean over classes and over the seeds run at every p")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def summary(records: list[dict]) -> str:
@@ -358,11 +349,7 @@ def bar_lines(records: list[dict], p: float = 0.0) -> list[str]:
 
 def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
     """Test AUROC per detector (rows) and class (columns) at contamination `p`, one panel per dataset (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     panels = class_grid(records, p)
     # detectors as rows: their labels (a spec's overrides) read across, the short class names go below
     heights = [0.32 * len(labels) + 1.4 for labels, _, _ in panels.values()]
@@ -378,11 +365,7 @@ def heatmap(records: list[dict], path: Path, p: float = 0.0) -> Path:
         ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right", fontsize=8)
         ax.set_title(f"{ds}: test AUROC with the column's class as the anomaly", fontsize=10)
         fig.colorbar(im, ax=ax, fraction=0.025, pad=0.02)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def table(record: dict) -> str:

@@ -20,7 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from benchmarks.common import SHARED_DATA
+
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 
 

@@ -20,9 +20,9 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"  # ../shared/data beside the checkout
+from benchmarks.common import SHARED_DATA
+
 SETS = {
     "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST", "T-shirt/top"),
     "mnist": ("torchvision:MNIST", "MNIST", "0"),

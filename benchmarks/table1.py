@@ -35,13 +35,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, resolve, run_cli
+from benchmarks.common import SHARED_DATA, cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, resolve, run_cli
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # name → (source, normal class, contaminating class)
 PAIRS = {
     "mnist-0-2": ("torchvision:MNIST", "0", "2"),
