@@ -40,6 +40,13 @@ README = RESULTS.parents[1] / "README.md"
 RUNS = RESULTS.parent / "RUNS.md"  # every run's command and per-class tables, linked from the README
 
 
+def _command(module: str, r: dict, options: list[str]) -> str:
+    """The command line that wrote record `r`: OMP_NUM_THREADS=1 where it ran on one thread, --jobs where it fitted several at once."""
+    threads = "OMP_NUM_THREADS=1 " if r["threads"] == 1 else ""
+    jobs = [f"--jobs {r['jobs']}"] if r.get("jobs", 1) > 1 else []
+    return f"{threads}.venv/bin/python -m benchmarks.{module} {' '.join([*options, *jobs])}".rstrip()
+
+
 def speed_section() -> str:
     parts = []
     for path in sorted(RESULTS.glob("speed-*.json")):
@@ -65,11 +72,8 @@ def review_rounds_section() -> str:
         budget = f"{100 * r['budget']:.0f} %" if isinstance(r["budget"], float) else f"{r['budget']} samples"
         epochs = f", {plural(r['epochs'], 'epoch')}" if r.get("epochs") else ""
         dets, by = ",".join(r["detectors"]), ",".join(r["rank_by"])
-        command = (
-            f"{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.review_rounds --dataset both "
-            f"--detector {dets} --rank-by {by}{' --negatives' if r.get('negatives') else ''} --preset {r['preset']}"
-            + (f" --epochs {r['epochs']}" if r.get("epochs") else "")
-        )
+        options = ["--dataset both", f"--detector {dets}", f"--rank-by {by}"] + (["--negatives"] if r.get("negatives") else [])
+        command = _command("review_rounds", r, options + [f"--preset {r['preset']}"] + ([f"--epochs {r['epochs']}"] if r.get("epochs") else []))
         parts.append(
             f"**Reviewer ranking by {' + '.join(f'`{d}`' for d in r['rank_by'])}"
             f"{', confirmed anomalies as negatives' if r.get('negatives') else ', no negatives'}.** "
@@ -94,7 +98,7 @@ def page_speed_section() -> str:
         f"Fashion-MNIST, all {r['points']} images scored by `iforest` (fitted, scored and mapped with UMAP in "
         f"{r['iforest_fit_score_umap_s']} s, numba's first compile included); median of {r['repeat']} redraws; "
         f"{r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
-        f"Command: `{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.page_speed`\n\n" + page_speed_table(r)
+        f"Command: `{_command('page_speed', r, [])}`\n\n" + page_speed_table(r)
     )
 
 
@@ -139,10 +143,9 @@ def _table1_block(records: list[dict]) -> str:
     runs = []
     for u in used:
         partial = "" if u.get("complete", True) else " **Partial: stopped before every cell was measured.**"
-        command = f"`{'OMP_NUM_THREADS=1 ' if u['threads'] == 1 else ''}.venv/bin/python -m benchmarks.table1 --pairs {u['pairs']} --alphas {u['alphas']} --detectors {u['detectors']} --preset {u['preset']}"
-        command += (f" --epochs {u['epochs']}" if u.get("epochs") else "") + (f" --seed {u['seed']}" if u.get("seed") else "")
-        command += (f" --jobs {u['jobs']}" if u.get("jobs", 1) > 1 else "") + "`"
-        runs.append(f"- {command}: {_stamp(u)}.{partial}")
+        options = [f"--pairs {u['pairs']}", f"--alphas {u['alphas']}", f"--detectors {u['detectors']}", f"--preset {u['preset']}"]
+        options += ([f"--epochs {u['epochs']}"] if u.get("epochs") else []) + ([f"--seed {u['seed']}"] if u.get("seed") else [])
+        runs.append(f"- `{_command('table1', u, options)}`: {_stamp(u)}.{partial}")
     head = "the run below" if len(used) == 1 else "the runs below; where two runs measured a cell with the same seed, the newer one's is shown, and where several seeds ran, their mean ± std"
     dets = list(dict.fromkeys(row["detector"] for row in r["rows"]))
     pixels = [d for d in dets if not table1_is_deep(d)]
@@ -176,8 +179,9 @@ def itsr_trace_section() -> str:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.itsr_trace`."
     parts = []
     for r in records:
-        command = f"`{'OMP_NUM_THREADS=1 ' if r['threads'] == 1 else ''}.venv/bin/python -m benchmarks.itsr_trace --pair {r['pair']} --alpha {r['alpha']:g} --detectors {r['detectors']} --preset {r['preset']} --every {r['every']}"
-        command += (f" --seed {r['seed']}" if r["seed"] else "") + (f" --jobs {r['jobs']}" if r.get("jobs", 1) > 1 else "") + "`"
+        options = [f"--pair {r['pair']}", f"--alpha {r['alpha']:g}", f"--detectors {r['detectors']}", f"--preset {r['preset']}", f"--every {r['every']}"]
+        options += [f"--seed {r['seed']}"] if r["seed"] else []
+        command = f"`{_command('itsr_trace', r, options)}`"
         parts.append(
             f"{TITLES[r['pair']]}, α {100 * r['alpha']:g} % ({r['contaminants']} planted in {r['train']}), seed {r['seed']}; {_stamp(r)}.\n\n"
             f"Command: {command}\n\n" + trace_table(r)
@@ -197,11 +201,9 @@ def _protocol_runs(protocol: str) -> str:
         options = [f"--{k} {r[k]}" for k in ("datasets", "classes", "detectors", "seeds")]
         options += [f"--contamination {r['contamination']}"] if protocol == "one-class" else []
         options += [f"--preset {r['preset']}"] + ([f"--epochs {r['epochs']}"] if r.get("epochs") else [])
-        options += [f"--jobs {r['jobs']}"] if r.get("jobs", 1) > 1 else []
-        threads = "OMP_NUM_THREADS=1 " if r["threads"] == 1 else ""
         parts.append(
             f"Test AUROC; {_stamp(r)}.{partial}\n\n"
-            f"Command: `{threads}.venv/bin/python -m benchmarks.one_class --protocol {protocol} {' '.join(options)}`\n\n"
+            f"Command: `{_command('one_class', r, [f'--protocol {protocol}', *options])}`\n\n"
             + one_class_table(r)
         )
     return "\n\n".join(parts)
