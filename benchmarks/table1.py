@@ -89,14 +89,21 @@ def schedule_note(rows: list[dict]) -> str:
     from core.models import registry
 
     preset = registry.get("aae_itsr").PRESETS["paper"]["epochs"]
-    ran: dict[tuple[str, str], set[int]] = {}
+    ran: dict[tuple[str, str], dict[int, set[float]]] = {}  # (detector, pair) -> epochs -> the α that ran them
     for r in rows:
         if paper_schedule(r["detector"], r["pair"], "paper", None):
-            ran.setdefault((r["detector"], r["pair"]), set()).add(r.get("schedule", {}).get("epochs", preset))
+            ran.setdefault((r["detector"], r["pair"]), {}).setdefault(r.get("schedule", {}).get("epochs", preset), set()).add(r["alpha"])
     if not ran:
         return ""
-    said = lambda e, pair: f"{e:,}" + (f" (it ran before the benchmark applied the paper's {PAPER_RETRAIN[pair]:,})" if e == preset else "")  # noqa: E731
-    each = "; ".join(f"`{d}` on {TITLES[pair]}, {' or '.join(said(e, pair) for e in sorted(es))}" for (d, pair), es in ran.items())
+
+    def said(epochs: int, alphas: set[float], pair: str, alone: bool) -> str:
+        where = "" if alone else " at α " + " and ".join(f"{100 * a:g} %" for a in sorted(alphas, reverse=True))
+        return f"{epochs:,}{where}" + (f" (it ran before the benchmark applied the paper's {PAPER_RETRAIN[pair]:,})" if epochs == preset else "")
+
+    each = "; ".join(
+        f"`{d}` on {TITLES[pair]}, " + " and ".join(said(e, al, pair, len(es) == 1) for e, al in sorted(es.items(), reverse=True))
+        for (d, pair), es in ran.items()
+    )
     return f"The paper preset retrains ITSR {preset:,} epochs, the paper's MNIST schedule; the paper retrains fewer on Fashion-MNIST, and there it retrained: {each}."
 
 

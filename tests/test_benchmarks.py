@@ -329,6 +329,9 @@ def test_table1_paper_preset_retrains_itsr_the_papers_epochs_on_fashion_mnist(mo
     older = {k: v for k, v in rows[2].items() if k != "schedule"} | {"detector": "aae_itsr"}
     assert "`aae_itsr` on T-shirt vs Boot, 1,000 (it ran before the benchmark applied the paper's 500)." in table1.schedule_note([older])
     assert table1.schedule_note(rows[:2]) == ""
+    # cells of one pair that ran at both lengths say which α ran which
+    newer = rows[2] | {"detector": "aae_itsr", "alpha": 0.001}
+    assert "`aae_itsr` on T-shirt vs Boot, 1,000 at α 1 % (it ran before the benchmark applied the paper's 500) and 500 at α 0.1 %." in table1.schedule_note([older, newer])
 
 
 @pytest.mark.parametrize("module, args, message", [
