@@ -48,6 +48,7 @@ def trace(spec: str, images: np.ndarray, sets: dict, preset: str, seed: int, eve
 
     from benchmarks.common import make_detector
     from core.models.base import to_tensor
+
     torch.manual_seed(seed)
     model = make_detector(spec, images, preset, None)
     train, test = to_tensor(images[sets["train"]]), to_tensor(images[sets["observed"]])

@@ -72,8 +72,8 @@ def review_rounds_section() -> str:
         budget = f"{100 * r['budget']:.0f} %" if isinstance(r["budget"], float) else f"{r['budget']} samples"
         epochs = f", {plural(r['epochs'], 'epoch')}" if r.get("epochs") else ""
         dets, by = ",".join(r["detectors"]), ",".join(r["rank_by"])
-        options = ["--dataset both", f"--detector {dets}", f"--rank-by {by}"] + (["--negatives"] if r.get("negatives") else [])
-        command = _command("review_rounds", r, options + [f"--preset {r['preset']}"] + ([f"--epochs {r['epochs']}"] if r.get("epochs") else []))
+        options = ["--dataset both", f"--detector {dets}", f"--rank-by {by}", *(["--negatives"] if r.get("negatives") else []), f"--preset {r['preset']}"]
+        command = _command("review_rounds", r, options + ([f"--epochs {r['epochs']}"] if r.get("epochs") else []))
         parts.append(
             f"**Reviewer ranking by {' + '.join(f'`{d}`' for d in r['rank_by'])}"
             f"{', confirmed anomalies as negatives' if r.get('negatives') else ', no negatives'}.** "
