@@ -44,7 +44,7 @@ What we chose where the paper is silent:
   −log 0.05 as NEG_ADV_CAP): the push the paper intends, without depending on D. Measured (MNIST
   0 vs 2, paper schedule at 256 units, two seeds): the negatively weighted 2s' codes end at a
   prior-improbability rank of 96–98 instead of 20–46, and balanced accuracy is within 0.03 of the
-  paper in all four cells; on both Fashion-MNIST pairs at α 1 % (one seed) too. Off by default:
+  paper in all four cells; on both Fashion-MNIST pairs at α 1 % (two seeds) too. Off by default:
   at α 0.1 % most of the negative weight falls on normal images, whose codes it then pushes into
   the tail (quick preset, MNIST 0 vs 2, three seeds: 1 to 4 points below the paper's push;
   README, Table 1).
