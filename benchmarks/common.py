@@ -240,6 +240,31 @@ def fractions(text: str) -> str:
     return text
 
 
+def at_least_one(text: str) -> int:
+    """An argparse type: a whole number of 1 or more (jobs, epochs, a measuring interval)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 1 or more")
+    return value
+
+
+def fit_parser(doc: str | None, *, preset: str = "quick", epochs: str | None = "override every deep detector's epochs",
+               jobs: str | None = "detectors", holds: str = "MNIST/raw and FashionMNIST/raw") -> argparse.ArgumentParser:
+    """The parser a benchmark that fits detectors starts from: --preset, --epochs (when `epochs`
+    names what it overrides), --jobs (when `jobs` names what runs at once) and --root, worded alike."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default=preset, choices=["quick", "paper"])
+    if epochs:
+        ap.add_argument("--epochs", type=at_least_one, help=epochs)
+    if jobs:
+        ap.add_argument("--jobs", type=at_least_one, default=1, help=f"{jobs} fitted at once, each in a process of one thread")
+    ap.add_argument("--root", default=str(SHARED_DATA), help=f"folder holding {holds}")
+    return ap
+
+
 def check_specs(parser, specs: str, preset: str, epochs: int | None = None) -> None:
     """Fail through `parser` on the first unknown detector or bad override in the comma-separated
     `specs`, or an `epochs` override a spec sets too: a typo stops the run now, not after hours of

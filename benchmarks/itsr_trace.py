@@ -21,13 +21,12 @@ the training set and of the observed test set are measured:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import SHARED_DATA, cell_map, check_specs, file_safe, pyplot, run_cli, save_figure
+from benchmarks.common import at_least_one, cell_map, check_specs, file_safe, fit_parser, pyplot, run_cli, save_figure
 from benchmarks.table1 import PAIRS, TITLES, evaluate, make_sets, official_split, prior_rank
 
 PLOT_NAME = "itsr-trace.png"
@@ -84,22 +83,17 @@ def _run_cell(cell: tuple) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = fit_parser(__doc__, preset="paper", epochs=None)
     ap.add_argument("--pair", default="mnist-0-2", choices=sorted(PAIRS))
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--detectors", default="aae_itsr:hidden=256,aae_itsr:hidden=256:disc_sees_set_aside=true")
-    ap.add_argument("--preset", default="paper", choices=["quick", "paper"])
-    ap.add_argument("--every", type=int, default=100, help="epochs between measurements")
+    ap.add_argument("--every", type=at_least_one, default=100, help="epochs between measurements")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1, help="detectors fitted at once, each in a process of one thread")
-    ap.add_argument("--root", default=str(SHARED_DATA), help="folder holding MNIST/raw and FashionMNIST/raw")
     ap.add_argument("--quick", action="store_true", help="CI: digits 0 vs 2, α 5 %%, a few epochs; nothing saved")
     a = ap.parse_args(argv)
     if a.quick:
         a.pair, a.alpha, a.preset, a.every = "digits-0-2", 0.05, "quick", 1
         a.detectors = "aae_itsr:pretrain_epochs=2:refine_epochs=1:refinements=2:epochs=2,aae_itsr:pretrain_epochs=2:refine_epochs=1:refinements=2:epochs=2:disc_sees_set_aside=true"
-    if a.jobs < 1 or a.every < 1:
-        ap.error("--jobs and --every must be 1 or more")
     check_specs(ap, a.detectors, a.preset)
     for spec in a.detectors.split(","):
         if not spec.startswith("aae_itsr"):

@@ -17,7 +17,6 @@ iforest and knn and a 2-epoch autoencoder, one seed; nothing saved.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import SHARED_DATA, cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, pyplot, resolve, run_cli, save_figure
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, fit_parser, fractions, length, mean_std, names_in, plural, pyplot, resolve, run_cli, save_figure
 
 DEFAULT_P = "0,0.05,0.1,0.2"
 SOURCES = {"mnist": ("torchvision:MNIST", "MNIST"), "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST"), "digits": ("builtin:digits", "digits")}
@@ -56,18 +55,14 @@ def _fit_cell(cell: tuple) -> tuple[dict[str, np.ndarray], float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = fit_parser(__doc__, jobs="cells")
     ap.add_argument("--protocol", default="one-class", choices=["one-class", "leave-one-out"])
     ap.add_argument("--datasets", default="mnist,fashion", type=names_in(SOURCES))
     ap.add_argument("--classes", default="all", help="class indices, comma-separated, or all")
     ap.add_argument("--contamination", default=DEFAULT_P, type=fractions)
     ap.add_argument("--detectors", default="iforest,knn,autoencoder")
     ap.add_argument("--seeds", default="0,1,2")
-    ap.add_argument("--preset", default="quick", choices=["quick", "paper"])
-    ap.add_argument("--epochs", type=int, help="override every deep detector's epochs")
     ap.add_argument("--test-share", type=float, default=0.3)
-    ap.add_argument("--jobs", type=int, default=1, help="cells fitted at once, each in a process of one thread")
-    ap.add_argument("--root", default=str(SHARED_DATA), help="folder holding MNIST/raw and FashionMNIST/raw")
     ap.add_argument("--quick", action="store_true", help="CI: digits, classes 0 and 1, p 0 and 10 %%, one seed; nothing saved")
     a = ap.parse_args(argv)
     if a.quick:
@@ -79,8 +74,6 @@ def main(argv: list[str] | None = None) -> dict:
     from benchmarks.common import environment, finish, keep
     from core.data.split import make_split
 
-    if a.jobs < 1:
-        ap.error("--jobs must be 1 or more")
     check_specs(ap, a.detectors, a.preset, a.epochs)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []

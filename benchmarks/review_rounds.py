@@ -16,12 +16,11 @@ nothing under benchmarks/results/.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 
-from benchmarks.common import SHARED_DATA
+from benchmarks.common import fit_parser
 
 SETS = {
     "fashion": ("torchvision:FashionMNIST", "Fashion-MNIST", "T-shirt/top"),
@@ -69,19 +68,16 @@ def play(key: str, a, say) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = fit_parser(__doc__, epochs="override the preset's epochs", jobs=None)
     ap.add_argument("--dataset", default="both", choices=["fashion", "mnist", "both"])
     ap.add_argument("--detector", default="knn,iforest,autoencoder", help="detectors trained each round, comma-separated")
     ap.add_argument("--rank-by", help="detectors the reviewer ranks by (default: all of --detector)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--budget", type=float, default=0.05, help="share of the training set inspected per round (< 1), or a count")
-    ap.add_argument("--preset", default="quick", choices=["quick", "paper"])
-    ap.add_argument("--epochs", type=int, help="override the preset's epochs")
     ap.add_argument("--contamination", type=float, default=0.10)
     ap.add_argument("--test-share", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--negatives", action="store_true", help="retrain on confirmed anomalies as negative examples")
-    ap.add_argument("--root", default=str(SHARED_DATA), help="folder holding MNIST/raw and FashionMNIST/raw")
     ap.add_argument("--quick", action="store_true", help="CI: 1 round, budget 5 %%, 5 epochs, the built-in digits; nothing saved")
     a = ap.parse_args(argv)
     a.detectors = [d for d in a.detector.split(",") if d]

@@ -32,13 +32,12 @@ epochs, and saves nothing.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 
 import numpy as np
 
-from benchmarks.common import SHARED_DATA, cell_map, check_specs, dataset, file_safe, fractions, length, mean_std, names_in, plural, resolve, run_cli
+from benchmarks.common import cell_map, check_specs, dataset, file_safe, fit_parser, fractions, length, mean_std, names_in, plural, resolve, run_cli
 
 # name → (source, normal class, contaminating class)
 PAIRS = {
@@ -212,15 +211,11 @@ def _run_cell(cell: tuple) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = fit_parser(__doc__)
     ap.add_argument("--pairs", default="mnist-0-2,tshirt-boot,tshirt-pullover", type=names_in(PAIRS))
     ap.add_argument("--alphas", default="0.05,0.01,0.001", type=fractions)
     ap.add_argument("--detectors", help="default: autoencoder,aae,aae_itsr,iforest,knn (with --quick: autoencoder,aae_itsr)")
-    ap.add_argument("--preset", default="quick", choices=["quick", "paper"])
-    ap.add_argument("--epochs", type=int, help="override every deep detector's epochs")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--jobs", type=int, default=1, help="detectors fitted at once, each in a process of one thread")
-    ap.add_argument("--root", default=str(SHARED_DATA), help="folder holding MNIST/raw and FashionMNIST/raw")
     ap.add_argument("--quick", action="store_true", help="CI: digits 0 vs 2, α 5 %%, few epochs; nothing saved")
     a = ap.parse_args(argv)
     if a.quick:
@@ -228,8 +223,6 @@ def main(argv: list[str] | None = None) -> dict:
     a.detectors = a.detectors or "autoencoder,aae,aae_itsr,iforest,knn"
     from benchmarks.common import environment, finish, keep
 
-    if a.jobs < 1:
-        ap.error("--jobs must be 1 or more")
     check_specs(ap, a.detectors, a.preset, a.epochs)
     say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     rows = []
