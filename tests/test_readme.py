@@ -1,4 +1,5 @@
-"""The README's promises are backed: every test its bad-input table names exists."""
+"""The README's promises are backed: every test its bad-input table names exists, and every link
+between it and the benchmark notes lands on a file and heading that exist."""
 import ast
 import re
 
@@ -26,3 +27,25 @@ def test_every_test_the_bad_input_table_names_exists():
         named |= set(cited)
     missing = named - _test_names()
     assert not missing, f"the README names tests that do not exist: {sorted(missing)}"
+
+
+def _anchors(path) -> set[str]:
+    """GitHub's anchors for a Markdown file's headings: lower case, punctuation but hyphens dropped, spaces to hyphens."""
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)  # a shell comment in a code block is no heading
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+def test_links_between_the_readme_and_the_benchmark_notes_land_on_what_exists():
+    docs = [ROOT / "README.md", ROOT / "benchmarks" / "FINDINGS.md", ROOT / "benchmarks" / "RUNS.md"]
+    checked = 0
+    for doc in docs:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if re.match(r"[a-z]+:", target):  # a web address: not ours to check offline
+                continue
+            file, _, anchor = target.partition("#")
+            dest = (doc.parent / file).resolve() if file else doc
+            assert dest.exists(), f"{doc.name} links to {target}, which does not exist"
+            if anchor:
+                assert anchor in _anchors(dest), f"{doc.name} links to {target}: no such heading in {dest.name}"
+            checked += 1
+    assert checked >= 10
