@@ -140,8 +140,11 @@ def labelled(records: list[dict]) -> list[dict]:
         for r in rec["rows"]:
             cls = registry.get(resolve(r["detector"])[0])
             notes = [f"{preset} preset"] if cls.resolve_params({}, preset) != cls.resolve_params({}, "quick") else []
-            notes += [plural(epochs, "epoch")] if epochs and cls.deep else []
-            out.append(r | {"label": r["detector"] + (f" ({', '.join(notes)})" if notes else "")})
+            base = r["detector"] + (f" ({', '.join(notes)})" if notes else "")
+            fit_epochs = epochs if epochs and cls.deep else None
+            notes += [plural(fit_epochs, "epoch")] if fit_epochs else []
+            # "base": the label less its epochs override, so a fit can be matched with its own shorter ones
+            out.append(r | {"label": r["detector"] + (f" ({', '.join(notes)})" if notes else ""), "base": base, "epochs": fit_epochs})
     return out
 
 
@@ -401,6 +404,51 @@ def terms_lines(rows: list[dict]) -> list[str]:
         if names:
             terms = ", ".join(f"`{k}` {statistics.mean(r['terms'][k] for r in mine):.3f}" for k in names)
             out.append(f"- {key[0]}, `{key[1]}`, p = {100 * key[2]:g} %: score {statistics.mean(r['auroc'] for r in mine):.3f}; {terms}.")
+    return out
+
+
+def _points(delta: float) -> str:
+    """An AUROC difference in signed points to one decimal; a gap that rounds to nothing reads 0.0, not -0.0."""
+    text = f"{100 * delta:+.1f}"
+    return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def length_lines(records: list[dict]) -> list[str]:
+    """Each deep detector at its preset's own length against its shorter fits of the same settings,
+    on the `pooled` cells both ran (matched by class, p and seed): the means, the gap per seed,
+    how many class-seeds the longer fit wins, and each length's change from p = 0 to 10 %."""
+    cells = pooled(records)
+    fit = {r["label"]: (r["base"], r["epochs"]) for r in labelled(records)}
+    out = []
+    for ds in dict.fromkeys(k[0] for k in cells):
+        score: dict[str, dict[tuple, float]] = {}  # label → {(class, p, seed): AUROC}
+        for k, v in cells.items():
+            if k[0] == ds:
+                score.setdefault(k[1], {})[k[2:]] = v[0]
+        labels = ordered_labels({k: v for k, v in cells.items() if k[0] == ds})
+        for whole in (d for d in labels if fit[d][1] is None):
+            for short in (d for d in labels if fit[d][0] == fit[whole][0] and fit[d][1]):
+                keys = [k for k in score[whole] if k in score[short]]
+                if not keys:
+                    continue
+                seeds = sorted({k[2] for k in keys})
+                parts = []
+                for p in sorted({k[1] for k in keys}):
+                    at = [k for k in keys if k[1] == p]
+                    gap = lambda ks: _points(statistics.mean(score[whole][k] - score[short][k] for k in ks))  # noqa: E731
+                    wins = sum(score[whole][k] > score[short][k] for k in at)
+                    per_seed = ", ".join(f"{s} {gap([k for k in at if k[2] == s])}" for s in seeds if any(k[2] == s for k in at))
+                    parts.append(
+                        f"p = {100 * p:g} %, {statistics.mean(score[whole][k] for k in at):.3f} against {statistics.mean(score[short][k] for k in at):.3f}"
+                        f" ({gap(at)} points; per seed {per_seed}; higher on {wins} of {len(at)} class-seeds)"
+                    )
+                # paired by class and seed, as verdicts' change: only the cells both lengths ran at both ends
+                ends = [(c, s) for c, p, s in keys if p == 0.0 and (c, 0.1, s) in score[whole] and (c, 0.1, s) in score[short]]
+                change = lambda d: _points(statistics.mean(score[d][c, 0.1, s] - score[d][c, 0.0, s] for c, s in ends))  # noqa: E731
+                line = f"{ds}, `{whole}` against `{short}` ({plural(len(seeds), 'seed')}): " + "; ".join(parts) + "."
+                if ends:
+                    line += f" From p = 0 to 10 %: {change(whole)} points against {change(short)}."
+                out.append(line)
     return out
 
 

@@ -15,6 +15,7 @@ from benchmarks.one_class import LOO_PLOT_NAME
 from benchmarks.one_class import PLOT_NAME as ONE_CLASS_PLOT
 from benchmarks.one_class import bar_lines as one_class_bars
 from benchmarks.one_class import heatmap as one_class_heatmap
+from benchmarks.one_class import length_lines as one_class_lengths
 from benchmarks.one_class import per_class as one_class_per_class
 from benchmarks.one_class import plot as one_class_plot
 from benchmarks.one_class import summary as one_class_summary
@@ -228,6 +229,12 @@ def _protocol_section(protocol: str) -> str:
             " deep detectors trained for fewer epochs than their preset, with another preset or with other settings say so.\n\n" + one_class_summary(records)
         )
         verdicts = "\n".join(f"- {v}" for v in one_class_verdicts(records))
+        lengths = one_class_lengths(records)
+        if lengths:
+            verdicts += (
+                "\n\nEach deep detector at its preset's own length against its shorter fit, on the classes, p and seeds both ran"
+                " (mean test AUROC, then the longer fit's gain in points):\n\n" + "\n".join(f"- {v}" for v in lengths)
+            )
         plot = f"![Test AUROC against contamination](benchmarks/results/{ONE_CLASS_PLOT})"
         return "\n\n".join([pooled, verdicts, plot, runs])
     pooled = (

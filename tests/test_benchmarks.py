@@ -561,6 +561,37 @@ def test_one_class_verdicts_compare_the_best_deep_detector_with_isolation_forest
         assert "`autoencoder (5 epochs)` -20.0" in line and "(-4.0 points of mean AUROC over the 2 settings" in line
 
 
+def test_one_class_length_lines_match_a_whole_fit_with_its_own_shorter_one_cell_by_cell():
+    from benchmarks import one_class
+
+    def rec(epochs, rows, **extra):
+        return {"epochs": epochs, "rows": [{"dataset": "D", "class": c, "p": p, "seed": s, "detector": d, "auroc": v} for d, c, p, s, v in rows]} | extra
+
+    whole = rec(None, [("autoencoder", c, p, s, v) for c, p, s, v in (
+        ("a", 0.0, 0, 0.90), ("b", 0.0, 0, 0.80), ("a", 0.1, 0, 0.70), ("b", 0.1, 0, 0.60),
+        ("a", 0.0, 1, 0.95), ("a", 0.1, 1, 0.75),
+        ("a", 0.0, 2, 0.10),  # a seed the shorter fit never ran: left out
+    )] + [("iforest", "a", 0.0, 0, 0.5)])
+    short = rec(5, [("autoencoder", c, p, s, v) for c, p, s, v in (
+        ("a", 0.0, 0, 0.85), ("b", 0.0, 0, 0.85), ("a", 0.1, 0, 0.80), ("b", 0.1, 0, 0.60),
+        ("a", 0.0, 1, 0.95), ("a", 0.1, 1, 0.65),
+    )])
+    (line,) = one_class.length_lines([whole, short])
+    assert line.startswith("D, `autoencoder` against `autoencoder (5 epochs)` (2 seeds): ")
+    # p = 0: whole (0.90, 0.80, 0.95) against short (0.85, 0.85, 0.95); seed 0 gains +5 and -5, seed 1 ties
+    assert "p = 0 %, 0.883 against 0.883 (0.0 points; per seed 0 0.0, 1 0.0; higher on 1 of 3 class-seeds)" in line
+    assert "p = 10 %, 0.683 against 0.683 (0.0 points; per seed 0 -5.0, 1 +10.0; higher on 1 of 3 class-seeds)" in line
+    assert line.endswith("From p = 0 to 10 %: -20.0 points against -20.0.")
+    # a newer run's cell replaces the older one here as in the pooled table
+    redo = rec(5, [("autoencoder", "a", 0.1, 1, 0.95)], time="2099-01-01T00:00:00Z")
+    (line,) = one_class.length_lines([whole, short, redo])
+    assert "per seed 0 -5.0, 1 -20.0" in line
+    # another preset's shorter fit is its own preset's match, never the quick preset's
+    paper = rec(5, [("autoencoder", "a", 0.0, 0, 0.5)], preset="paper")
+    assert one_class.length_lines([whole, paper]) == []
+    assert one_class.length_lines([whole]) == [] and one_class.length_lines([short]) == []
+
+
 def test_one_class_runs_of_one_detector_at_different_lengths_are_never_pooled():
     from benchmarks import one_class
 
