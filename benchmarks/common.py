@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,8 +35,31 @@ def code_changed(porcelain: str) -> bool:
     return False
 
 
+def cpu_probe() -> float:
+    """Milliseconds one CPU thread takes for a fixed convolution forward and backward, best of five:
+    two machines that report one name ran the same fits twice as fast as each other, so fit times
+    are read beside this."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the fits run on one thread each (OMP_NUM_THREADS=1 or --jobs)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        # two DCGAN-style strided convolutions, the layer the convolutional detectors are built of, on 32×32 images
+        layers = torch.nn.Sequential(torch.nn.Conv2d(1, 64, 4, 2, 1), torch.nn.LeakyReLU(0.2), torch.nn.Conv2d(64, 128, 4, 2, 1))
+        x = torch.randn(64, 1, 32, 32, generator=gen)
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            layers(x).square().mean().backward()
+            best = min(best, time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return round(1000 * best, 1)
+
+
 def environment() -> dict:
-    """Date, machine, versions and git commit, for the record."""
+    """Date, machine, versions, git commit and a CPU speed probe, for the record."""
     import torch
 
     try:
@@ -58,6 +82,7 @@ def environment() -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "commit": commit,
+        "cpu_probe_ms": cpu_probe(),
     }
 
 
@@ -314,6 +339,8 @@ def fit_detector(spec: str, images, train, preset: str, epochs: int | None, seed
 def finish(record: dict, name: str, table: str) -> dict:
     """Print a benchmark's table; save the record under results/ (a `--quick` one is printed instead)."""
     print(table)
+    if "cpu_probe_ms" in record:
+        record["cpu_probe_end_ms"] = cpu_probe()  # a long run's machine can slow down under it
     if record.get("quick"):
         print(json.dumps(record))
     else:

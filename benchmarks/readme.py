@@ -54,7 +54,7 @@ def speed_section() -> str:
         r = json.loads(path.read_text())
         parts.append(
             f"{r['size']} px, {r['channels']} channel(s), paper widths at batch {r['batch']}, quick preset at its own batch; "
-            f"{r['n']} images; device `{r['device']}` — {r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), "
+            f"{r['n']} images; device `{r['device']}` — {r['machine']}{_probe(r)}, torch {r['torch']} ({plural(r['threads'], 'thread')}), "
             f"{r['date']}, commit {r['commit']}.\n\n"
             f"Command: `.venv/bin/python -m benchmarks.speed --size {r['size']} --channels {r['channels']} --batch {r['batch']} --n {r['n']} --device {r['device']}`\n\n"
             + speed_table(r)
@@ -80,7 +80,7 @@ def review_rounds_section() -> str:
             f"{', confirmed anomalies as negatives' if r.get('negatives') else ', no negatives'}.** "
             f"Detectors {', '.join(f'`{d}`' for d in r['detectors'])}, {r['preset']} preset{epochs}; p = {100 * r['contamination']:.0f} %, "
             f"test share {r['test_share']}, seed {r['seed']}; at most {r['max_rounds']} rounds inspecting {budget} of the training set each; "
-            f"device `{r['device']}` — {r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
+            f"device `{r['device']}` — {r['machine']}{_probe(r)}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
             f"Command: `{command}`\n\n"
             + rounds_table(r)
             + "\n\n"
@@ -98,7 +98,7 @@ def page_speed_section() -> str:
     return (
         f"Fashion-MNIST, all {r['points']} images scored by `iforest` (fitted, scored and mapped with UMAP in "
         f"{r['iforest_fit_score_umap_s']} s, numba's first compile included); median of {r['repeat']} redraws; "
-        f"{r['machine']}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
+        f"{r['machine']}{_probe(r)}, torch {r['torch']} ({plural(r['threads'], 'thread')}), {r['date']}, commit {r['commit']}.\n\n"
         f"Command: `{_command('page_speed', r, [])}`\n\n" + page_speed_table(r)
     )
 
@@ -110,7 +110,7 @@ def queue_overhead_section() -> str:
         return "Not measured yet: run `.venv/bin/python -m benchmarks.queue_overhead`."
     r = json.loads(path.read_text())
     return (
-        f"{r['machine']}, one worker process, {r['date']}, commit {r['commit']}.\n\n"
+        f"{r['machine']}{_probe(r)}, one worker process, {r['date']}, commit {r['commit']}.\n\n"
         f"Command: `.venv/bin/python -m benchmarks.queue_overhead`\n\n" + queue_overhead_table(r)
     )
 
@@ -118,7 +118,15 @@ def queue_overhead_section() -> str:
 def _stamp(r: dict) -> str:
     epochs = f", {plural(r['epochs'], 'epoch')}" if r.get("epochs") else ""
     threads = plural(r["threads"], "thread") if r.get("jobs", 1) == 1 else f"{r['jobs']} processes of {plural(r['threads'], 'thread')}"
-    return f"{r['preset']} preset{epochs}; {r['machine']}, torch {r['torch']} ({threads}), {r['date']}, commit {r['commit']}"
+    return f"{r['preset']} preset{epochs}; {r['machine']}{_probe(r)}, torch {r['torch']} ({threads}), {r['date']}, commit {r['commit']}"
+
+
+def _probe(r: dict) -> str:
+    """The record's CPU probe, at the start and, where the run finished, the end ("" for records from before the probe)."""
+    if "cpu_probe_ms" not in r:
+        return ""
+    end = f", {r['cpu_probe_end_ms']:g} at the end" if "cpu_probe_end_ms" in r else ""
+    return f" (CPU probe {r['cpu_probe_ms']:g} ms{end})"
 
 
 def table1_section() -> str:

@@ -46,6 +46,19 @@ def test_a_record_says_plus_changes_only_when_code_differs_from_its_commit():
     assert code_changed("A  core/x.py\n") and code_changed("?? .venv\nM  requirements.txt\n")
 
 
+def test_records_carry_a_cpu_probe_at_the_start_and_end_and_the_readme_stamps_it():
+    import torch
+
+    from benchmarks import common
+
+    threads = torch.get_num_threads()
+    record = common.environment()
+    assert 0 < record["cpu_probe_ms"] < 60_000 and torch.get_num_threads() == threads  # the probe's one thread is given back
+    stamp = readme._stamp(record | {"preset": "quick", "cpu_probe_end_ms": 91.5, "cpu_probe_ms": 45.0})
+    assert f"{record['machine']} (CPU probe 45 ms, 91.5 at the end), torch" in stamp
+    assert "CPU probe" not in readme._stamp({k: v for k, v in record.items() if k != "cpu_probe_ms"} | {"preset": "quick"})  # older records
+
+
 def test_speed_table_lists_every_detector():
     from core.models import registry
 
@@ -378,6 +391,7 @@ def test_one_class_quick_modes_cover_every_class_p_and_detector(home, protocol):
 
     before = set(common.RESULTS.glob("*.json"))
     record = one_class.main(["--quick", "--protocol", protocol])
+    assert record["cpu_probe_ms"] > 0 and record["cpu_probe_end_ms"] > 0  # finish() probed again
     ps = {0.0, 0.1} if protocol == "one-class" else {0.0}
     assert {(r["class"], r["p"], r["detector"]) for r in record["rows"]} == {(c, p, d) for c in ("0", "1") for p in ps for d in ("iforest", "knn", "autoencoder")}
     assert all(0 <= r["auroc"] <= 1 for r in record["rows"])
