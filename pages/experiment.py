@@ -35,7 +35,9 @@ with st.container(border=True):
     test_share = c1.number_input("Test share (held out from every class)", 0.05, 0.9, 0.3, 0.05)
     seed = c2.number_input("Seed", 0, 2**31 - 1, 0)
     default_name = f"{ds.name}: {','.join(normal) or 'all'} normal, {p:.0%} contaminated"
-    name = st.text_input("Experiment name", placeholder=default_name)
+    # keyed: unkeyed, the box is a new widget whenever its placeholder changes, which wiped a typed
+    # name as soon as the classes or p were changed
+    name = st.text_input("Experiment name", placeholder=default_name, key="experiment_name")
     if st.button("Create experiment", type="primary"):
         try:
             exp = experiments.create_experiment(ds.id, normal, anomaly, p, name or default_name, test_share, int(seed))

@@ -79,6 +79,17 @@ def test_experiment_page_refuses_impossible_contamination(store):
     assert at.error and "anomalies in the training set" in at.error[0].value
 
 
+def test_experiment_page_keeps_a_typed_name_while_the_settings_change(store):
+    at = page("experiment")
+    box = lambda: next(w for w in at.text_input if w.label == "Experiment name")  # noqa: E731
+    box().input("my split").run()
+    at.number_input[0].set_value(0.1).run()  # the suggested name follows p ...
+    name = box()
+    assert name.placeholder == "digits: 0 normal, 10% contaminated"
+    assert name.value == "my split"  # ... and the name the user typed stays
+    assert len(at.text_input) == 1
+
+
 def test_scores_threshold_sets_flagged_count_and_persists(store):
     exp, run = store
     at = page("scores")
