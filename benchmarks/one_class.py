@@ -413,6 +413,17 @@ def _points(delta: float) -> str:
     return "0.0" if text in ("+0.0", "-0.0") else text
 
 
+def _ends(*scores: dict[tuple, float]) -> list[tuple]:
+    """The (class, seed) pairs that every one of `scores` ({(class, p, seed): AUROC}) ran at both p = 0
+    and 10 %: a change from 0 to 10 % is paired on them, so a seed run at one end alone cannot shift it."""
+    return [(c, s) for c, p, s in scores[0] if p == 0.0 and all((c, q, s) in sc for sc in scores for q in (0.0, 0.1))]
+
+
+def _change(score: dict[tuple, float], ends: list[tuple]) -> float:
+    """Mean AUROC change from p = 0 to 10 % over the (class, seed) pairs `ends`."""
+    return statistics.mean(score[c, 0.1, s] - score[c, 0.0, s] for c, s in ends)
+
+
 def length_lines(records: list[dict]) -> list[str]:
     """Each deep detector at its preset's own length against its shorter fits of the same settings,
     on the `pooled` cells both ran (matched by class, p and seed): the means, the gap per seed,
@@ -432,22 +443,20 @@ def length_lines(records: list[dict]) -> list[str]:
                 if not keys:
                     continue
                 seeds = sorted({k[2] for k in keys})
+                gap = lambda ks: _points(statistics.mean(score[whole][k] - score[short][k] for k in ks))  # noqa: E731
                 parts = []
                 for p in sorted({k[1] for k in keys}):
                     at = [k for k in keys if k[1] == p]
-                    gap = lambda ks: _points(statistics.mean(score[whole][k] - score[short][k] for k in ks))  # noqa: E731
                     wins = sum(score[whole][k] > score[short][k] for k in at)
                     per_seed = ", ".join(f"{s} {gap([k for k in at if k[2] == s])}" for s in seeds if any(k[2] == s for k in at))
                     parts.append(
                         f"p = {100 * p:g} %, {statistics.mean(score[whole][k] for k in at):.3f} against {statistics.mean(score[short][k] for k in at):.3f}"
                         f" ({gap(at)} points; per seed {per_seed}; higher on {wins} of {len(at)} class-seeds)"
                     )
-                # paired by class and seed, as verdicts' change: only the cells both lengths ran at both ends
-                ends = [(c, s) for c, p, s in keys if p == 0.0 and (c, 0.1, s) in score[whole] and (c, 0.1, s) in score[short]]
-                change = lambda d: _points(statistics.mean(score[d][c, 0.1, s] - score[d][c, 0.0, s] for c, s in ends))  # noqa: E731
                 line = f"{ds}, `{whole}` against `{short}` ({plural(len(seeds), 'seed')}): " + "; ".join(parts) + "."
+                ends = _ends(score[whole], score[short])
                 if ends:
-                    line += f" From p = 0 to 10 %: {change(whole)} points against {change(short)}."
+                    line += f" From p = 0 to 10 %: {_points(_change(score[whole], ends))} points against {_points(_change(score[short], ends))}."
                 out.append(line)
     return out
 
@@ -468,11 +477,9 @@ def verdicts(records: list[dict]) -> list[str]:
         dets = ordered_labels(mine)
         changes = []
         for d in dets:
-            c = by_label[d]
-            # paired by class and seed: a seed run only at 10 % must not shift the change
-            pairs = [(v, c[(k[0], 0.1, k[2])]) for k, v in c.items() if k[1] == 0.0 and (k[0], 0.1, k[2]) in c]
-            if pairs:
-                changes.append(f"`{d}` {100 * statistics.mean(b - a for a, b in pairs):+.1f}")
+            ends = _ends(by_label[d])
+            if ends:
+                changes.append(f"`{d}` {100 * _change(by_label[d], ends):+.1f}")
         line = f"{ds}: AUROC change from p = 0 to 10 % (points, mean over the classes and seeds run at both): " + ", ".join(changes) + "." if changes else f"{ds}:"
         detector = detector_of(mine)
         deep = [d for d in dets if registry.get(detector[d]).deep]
