@@ -166,6 +166,18 @@ def by_setting(cells: dict[tuple, tuple[float, str]]) -> dict[tuple, list[tuple]
     return out
 
 
+def whole_seeds(keys: list[tuple]) -> tuple[list, list]:
+    """The seeds among `pooled` keys that ran every class of the seed that ran most (the lowest
+    such seed where two tie), and the others: a cut-off seed's mean is over other classes, so it
+    would pass class difficulty off as seed spread."""
+    ran: dict = {}
+    for k in keys:
+        ran.setdefault(k[4], set()).add(k[2])
+    most = max(sorted(ran), key=lambda s: len(ran[s]))
+    whole = sorted(s for s, c in ran.items() if c == ran[most])
+    return whole, sorted(set(ran) - set(whole))
+
+
 def detector_of(cells: dict[tuple, tuple[float, str]]) -> dict[str, str]:
     """Each label in `pooled` cells with the registry detector it names."""
     return {k[1]: v[1] for k, v in cells.items()}
@@ -181,14 +193,15 @@ def ordered_labels(cells: dict[tuple, tuple[float, str]]) -> list[str]:
 
 def curves(cells: dict[tuple, tuple[float, str]]) -> dict[tuple[str, str], tuple[list[float], list[float], list[int]]]:
     """Per (dataset, label): its p values, mean AUROC at each, and the seeds behind them — only
-    the seeds run at every one of its p, so a seed run at one p alone cannot bend the line."""
+    the seeds run at every one of its p, each on all its classes (`whole_seeds`), so a seed run at
+    one p alone, or cut off, cannot bend the line."""
     groups = by_setting(cells)
     ps_of: dict[tuple[str, str], list[float]] = {}
     for ds, label, p in sorted(groups):
         ps_of.setdefault((ds, label), []).append(p)
     out = {}
     for (ds, label), ps in ps_of.items():
-        seeds = sorted(set.intersection(*({k[4] for k in groups[ds, label, p]} for p in ps)))
+        seeds = sorted(set.intersection(*(set(whole_seeds(groups[ds, label, p])[0]) for p in ps)))
         if seeds:
             means = [statistics.mean(cells[k][0] for k in groups[ds, label, p] if k[4] in seeds) for p in ps]
             out[ds, label] = (ps, means, seeds)
@@ -242,7 +255,8 @@ def plot(records: list[dict], path: Path) -> Path:
 
 def summary(records: list[dict]) -> str:
     """Every run pooled: mean test AUROC per dataset, detector and p over classes and seeds, the
-    best of each column in bold; ± is the spread of the per-seed means where several seeds ran."""
+    best of each column in bold; ± is the spread of the per-seed means where several seeds ran. A
+    seed cut off before the classes the others ran is named and left out (`whole_seeds`)."""
     cells = pooled(records)
     groups = by_setting(cells)
     ps = sorted({k[3] for k in cells})
@@ -251,8 +265,13 @@ def summary(records: list[dict]) -> str:
         mine = {k: v for k, v in cells.items() if k[0] == ds}
         n_classes = len({k[2] for k in mine})
         labels = ordered_labels(mine)
-        at = {(d, p): groups.get((ds, d, p), []) for d in labels for p in ps}
-        mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items() if ks}
+        at, cut = {}, {}
+        for d in labels:
+            for p in ps:
+                if ks := groups.get((ds, d, p)):
+                    whole, cut[d, p] = whole_seeds(ks)
+                    at[d, p] = [k for k in ks if k[4] in whole]
+        mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items()}
         best = {p: max((m for (d, q), m in mean.items() if q == p), default=None) for p in ps}
         for d in labels:
             row = []
@@ -267,6 +286,8 @@ def summary(records: list[dict]) -> str:
                     text += f" ± {statistics.stdev(per_seed):.3f} ({len(seeds)} seeds)"
                 classes = len({k[2] for k in at[d, p]})
                 text += f" ({classes} of {n_classes} classes)" if classes < n_classes else ""
+                for s in cut[d, p]:
+                    text += f" (seed {s} left out: {plural(len({k[2] for k in groups[ds, d, p] if k[4] == s}), 'class', 'classes')} run)"
                 row.append(f"**{text}**" if mean[d, p] == best[p] else text)
             lines.append(f"| {ds} | `{d}` | " + " | ".join(row) + " |")
     return "\n".join(lines)

@@ -682,6 +682,26 @@ def test_one_class_plot_lines_use_only_the_seeds_run_at_every_p(tmp_path):
     assert "0.500 ± 0.361 (3 seeds)" in one_class.summary([both, lone])
 
 
+def test_one_class_summary_and_plot_leave_out_a_seed_cut_off_before_its_classes(tmp_path):
+    from benchmarks import one_class
+
+    def rec(rows):
+        return {"date": "2026-01-01", "epochs": None, "rows": [{"dataset": "D", "class": c, "p": p, "seed": s, "detector": "autoencoder", "auroc": v} for c, p, s, v in rows]}
+
+    # seeds 0 and 2 ran classes a and b; seed 1 was cut off after a, the easy class
+    whole = rec([(c, p, s, v) for s, (a, b) in ((0, (0.9, 0.5)), (2, (0.8, 0.6))) for p in (0.0, 0.1) for c, v in (("a", a), ("b", b))])
+    cut = rec([("a", p, 1, 0.99) for p in (0.0, 0.1)])
+    assert one_class.whole_seeds(list(one_class.pooled([whole, cut]))) == ([0, 2], [1])
+    table = one_class.summary([whole, cut])
+    # seed 0's mean 0.70 and seed 2's 0.70: seed 1's lone easy class would have made it 0.76 ± 0.17
+    assert "| D | `autoencoder` | **0.700 ± 0.000 (2 seeds) (seed 1 left out: 1 class run)** |" in table
+    assert one_class.curves(one_class.pooled([whole, cut]))["D", "autoencoder"] == ([0.0, 0.1], [0.7, 0.7], [0, 2])
+    assert one_class.plot([whole, cut], tmp_path / "a.png").read_bytes() == one_class.plot([whole], tmp_path / "b.png").read_bytes()
+    # with no seed whole, the one that ran most stands, its classes counted against the dataset's
+    lone = one_class.summary([rec([("a", 0.0, 0, 0.9), ("b", 0.0, 0, 0.5), ("c", 0.0, 1, 0.7)])])
+    assert "0.700 (2 of 3 classes) (seed 1 left out: 1 class run)" in lone
+
+
 def _loo_record(date, epochs, rows):
     """A hand-made leave-one-out record: rows of (detector spec, class, seed, AUROC) at p = 0."""
     return {"date": date, "epochs": epochs, "rows": [{"dataset": "D", "class": c, "p": 0.0, "seed": s, "detector": d, "auroc": v} for d, c, s, v in rows]}
