@@ -32,6 +32,13 @@ SORTS = {"score, highest first": ("score", False), "score, lowest first": ("scor
 order = c2.selectbox("Sort by", list(SORTS), help="Disagreement: the spread of the sample's percentile ranks across this round's detectors.")
 shown = df[FILTERS[which]].sort_values(SORTS[order][0], ascending=SORTS[order][1])
 st.caption(f"{len(shown)} samples · {which} · threshold {threshold:.4g} (set it on **Scores**) · run {run.id}, {run.detector}")
+if which == "suggested by the detector" and (refined := runs.refinement(df)):
+    steps = ", ".join(f"step {k}: {n}" for k, n in refined["per_step"].items())
+    st.caption(
+        f"While fitting, {run.detector} set aside {refined['set_aside']} of {refined['train']} training images ({steps}); "
+        f"the {refined['negative']} it rebuilt worst were retrained with a negative weight, pushed away as anomalies. "
+        "Reject the true anomalies here so the next round leaves them out."
+    )
 if shown.empty:
     st.info("Nothing to review in this view.")
     st.stop()
@@ -59,9 +66,11 @@ images = datasets.images(dataset_id, view["sample"].to_numpy())
 marks = {"rejected": "✗ ", "active": ""}
 show_grid(images, [f"{marks[s]}#{i} {lab}".strip() for i, s, lab in zip(view["sample"], view["status"], view["label"])])
 
-columns = {"sample": "sample", "class": "known class", "score": "score", "percentile": "percentile", "disagreement": "disagreement", "status": "status", "label": "label", "suggested": "set aside at step", "part": "part"}
+columns = {"sample": "sample", "class": "known class", "score": "score", "percentile": "percentile", "disagreement": "disagreement", "status": "status", "label": "label", "suggested": "set aside at step", "fit_weight": "training weight", "part": "part"}
 if not (df.suggested > 0).any():  # only detectors that set samples aside while fitting (ITSR) fill it
     del columns["suggested"]
+if "fit_weight" not in df:
+    del columns["fit_weight"]
 table = view[list(columns)].rename(columns=columns)
 event = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="multi-row", key=f"review:{run.id}:{which}:{order}:{page}", width="stretch")
 ticked = table.iloc[event.selection.rows]["sample"].tolist() if event and event.selection.rows else []

@@ -260,9 +260,16 @@ def test_review_shows_what_itsr_set_aside_as_suggestions(store):
     shown = int(at.caption[0].value.split(" samples")[0])
     assert shown > 0 and "aae_itsr" in at.caption[0].value
     assert "set aside at step" in at.dataframe[0].value.columns
+    # what refinement did, counted from the run's own arrays
+    refined = runs.refinement(runs.results(itsr.id))
+    assert refined["set_aside"] == shown == sum(refined["per_step"].values()) and 0 < refined["negative"] <= shown
+    assert f"set aside {shown} of {refined['train']} training images" in at.caption[1].value
+    weights = at.dataframe[0].value["training weight"]
+    assert (weights <= 0).all() and (weights < 0).any()  # set aside: weight 0, or negative for the worst rebuilt
     # a detector that sets nothing aside gets no such column
     _, autoencoder = store
-    assert "set aside at step" not in page("review", run_id=autoencoder.id).dataframe[0].value.columns
+    plain = page("review", run_id=autoencoder.id)
+    assert "set aside at step" not in plain.dataframe[0].value.columns and "training weight" not in plain.dataframe[0].value.columns
 
 
 def test_scores_offer_a_consensus_of_the_rounds_detectors(store):

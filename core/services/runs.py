@@ -137,6 +137,8 @@ def results(run_id: int) -> pd.DataFrame:
     df["suggested"] = 0
     if arrays.exists(folder / "fit_set_aside.npy"):
         df.loc[df.part == "train", "suggested"] = arrays.load(folder / "fit_set_aside.npy")
+    if arrays.exists(folder / "fit_weight.npy"):  # the weight each training image had in the last phase
+        df.loc[df.part == "train", "fit_weight"] = arrays.load(folder / "fit_weight.npy")
     xy = map_coordinates(run)
     if xy is not None:
         df["x"], df["y"] = xy[:, 0], xy[:, 1]
@@ -149,6 +151,17 @@ def results(run_id: int) -> pd.DataFrame:
     df["label"] = df["label"].fillna("")
     df["row"] = np.arange(len(df))  # position in the run's arrays (reconstructions)
     return df
+
+
+def refinement(df: pd.DataFrame) -> dict[str, Any] | None:
+    """What a detector's training-set refinement did, from `results`: the training images, those
+    set aside per refinement step, and those given a negative weight (Beggel et al. §3.3)."""
+    if not (df.suggested > 0).any():
+        return None
+    train = df[df.part == "train"]
+    steps = train.suggested[train.suggested > 0].value_counts().sort_index()
+    negative = int((train.fit_weight < 0).sum()) if "fit_weight" in train else 0
+    return {"train": len(train), "set_aside": int(steps.sum()), "per_step": {int(k): int(v) for k, v in steps.items()}, "negative": negative}
 
 
 def map_coordinates(run: Run) -> np.ndarray | None:
