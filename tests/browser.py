@@ -78,12 +78,20 @@ def browser_page(width: int = 1400, height: int = 1000):
             browser.close()
 
 
+# The app root's own record of the script run, which Streamlit's e2e tests read too. The status
+# widget it replaces shows only once a run has lasted 0.5 s, so under load settle() could return
+# in the middle of a run that had not yet put it up.
+_IDLE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    return !!app && app.dataset.testConnectionState === 'CONNECTED' && app.dataset.testScriptState === 'notRunning';
+}"""
+
+
 def settle(page, timeout: float = 30_000) -> None:
     """Wait until Streamlit has finished the current script run."""
+    # a widget's rerun starts when the server answers it: give it time to say "running"
     page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
+    page.wait_for_function(_IDLE, timeout=timeout)
     page.wait_for_timeout(200)
 
 
