@@ -34,9 +34,9 @@ shown = df[FILTERS[which]].sort_values(SORTS[order][0], ascending=SORTS[order][1
 st.caption(f"{len(shown)} samples · {which} · threshold {threshold:.4g} (set it on **Scores**) · run {run.id}, {run.detector}")
 if which == "suggested by the detector" and (refined := runs.refinement(df)):
     steps = ", ".join(f"step {k}: {n}" for k, n in refined["per_step"].items())
+    pushed = f"the {refined['negative']} it rebuilt worst were retrained with a negative weight, pushed away as anomalies" if refined["negative"] else "none was retrained with a negative weight"
     st.caption(
-        f"While fitting, {run.detector} set aside {refined['set_aside']} of {refined['train']} training images ({steps}); "
-        f"the {refined['negative']} it rebuilt worst were retrained with a negative weight, pushed away as anomalies. "
+        f"While fitting, {run.detector} set aside {refined['set_aside']} of {refined['train']} training images ({steps}); {pushed}. "
         "Reject the true anomalies here so the next round leaves them out."
     )
 if shown.empty:

@@ -217,3 +217,16 @@ def test_an_older_store_gains_new_columns_and_keeps_its_rows(home):
     with db.session() as s:
         rnd = s.get(Round, 1)
     assert rnd.n_removed == 0 and rnd.n_train > 0
+
+
+def test_refinement_counts_only_what_the_detector_set_aside():
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "part": ["train"] * 6 + ["test"],
+        "suggested": [0, 1, 1, 2, 0, 0, 0],
+        # sample 4: kept; sample 5: an anomaly the user confirmed, weighted negative by the caller, not by refinement
+        "fit_weight": [1.0, 0.0, -0.1, -0.1, 1.0, -1.0, float("nan")],
+    })
+    assert runs.refinement(df) == {"train": 6, "set_aside": 3, "per_step": {1: 2, 2: 1}, "negative": 2}
+    assert runs.refinement(df.assign(suggested=0)) is None  # a detector that sets nothing aside

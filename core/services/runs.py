@@ -159,8 +159,10 @@ def refinement(df: pd.DataFrame) -> dict[str, Any] | None:
     if not (df.suggested > 0).any():
         return None
     train = df[df.part == "train"]
-    steps = train.suggested[train.suggested > 0].value_counts().sort_index()
-    negative = int((train.fit_weight < 0).sum()) if "fit_weight" in train else 0
+    aside = train[train.suggested > 0]
+    steps = aside.suggested.value_counts().sort_index()
+    # of the set-aside only: a sample the user confirmed as an anomaly may weigh negative too
+    negative = int((aside.fit_weight < 0).sum()) if "fit_weight" in aside else 0
     return {"train": len(train), "set_aside": int(steps.sum()), "per_step": {int(k): int(v) for k, v in steps.items()}, "negative": negative}
 
 
