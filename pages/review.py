@@ -32,7 +32,8 @@ SORTS = {"score, highest first": ("score", False), "score, lowest first": ("scor
 order = c2.selectbox("Sort by", list(SORTS), help="Disagreement: the spread of the sample's percentile ranks across this round's detectors.")
 shown = df[FILTERS[which]].sort_values(SORTS[order][0], ascending=SORTS[order][1])
 st.caption(f"{len(shown)} samples · {which} · threshold {threshold:.4g} (set it on **Scores**) · run {run.id}, {run.detector}")
-if which == "suggested by the detector" and (refined := runs.refinement(df)):
+refined = runs.refinement(df)  # None unless the detector set samples aside while fitting (ITSR)
+if which == "suggested by the detector" and refined:
     steps = ", ".join(f"step {k}: {n}" for k, n in refined["per_step"].items())
     pushed = f"the {refined['negative']} it rebuilt worst were retrained with a negative weight, pushed away as anomalies" if refined["negative"] else "none was retrained with a negative weight"
     st.caption(
@@ -67,7 +68,7 @@ marks = {"rejected": "✗ ", "active": ""}
 show_grid(images, [f"{marks[s]}#{i} {lab}".strip() for i, s, lab in zip(view["sample"], view["status"], view["label"])])
 
 columns = {"sample": "sample", "class": "known class", "score": "score", "percentile": "percentile", "disagreement": "disagreement", "status": "status", "label": "label", "suggested": "set aside at step", "fit_weight": "training weight", "part": "part"}
-if not (df.suggested > 0).any():  # only detectors that set samples aside while fitting (ITSR) fill it
+if refined is None:
     del columns["suggested"]
 if "fit_weight" not in df:
     del columns["fit_weight"]
