@@ -233,7 +233,8 @@ def _protocol_section(protocol: str) -> str:
     )
     if protocol == "one-class":
         pooled = (
-            "Every run pooled: mean test AUROC over the classes (and seeds), the best of each column in bold;"
+            "Every run pooled: mean test AUROC over the classes (and seeds), in bold the best of each column among the rows"
+            " run on every class and on as many seeds as any (a mean over fewer seeds or classes may read higher);"
             " deep detectors trained for fewer epochs than their preset, with another preset or with other settings say so.\n\n" + one_class_summary(records)
         )
         verdicts = "\n".join(f"- {v}" for v in one_class_verdicts(records))
