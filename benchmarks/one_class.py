@@ -273,11 +273,11 @@ def summary(records: list[dict]) -> str:
                     whole, cut[d, p] = whole_seeds(ks)
                     at[d, p] = [k for k in ks if k[4] in whole]
         mean = {dp: statistics.mean(mine[k][0] for k in ks) for dp, ks in at.items()}
-        n_seeds = {dp: len({k[4] for k in ks}) for dp, ks in at.items()}
+        seeds_at = {dp: sorted({k[4] for k in ks}) for dp, ks in at.items()}
         n_ran = {dp: len({k[2] for k in ks}) for dp, ks in at.items()}
         # a mean over one lucky seed, or over the easy classes, must not outrank three seeds' mean over all
-        most = {p: max((n for (_, q), n in n_seeds.items() if q == p), default=0) for p in ps}
-        rival = {dp for dp in mean if n_seeds[dp] == most[dp[1]] and n_ran[dp] == n_classes}
+        most = {p: max((len(s) for (_, q), s in seeds_at.items() if q == p), default=0) for p in ps}
+        rival = {dp for dp in mean if len(seeds_at[dp]) == most[dp[1]] and n_ran[dp] == n_classes}
         best = {p: max((mean[dp] for dp in rival if dp[1] == p), default=None) for p in ps}
         for d in labels:
             row = []
@@ -285,7 +285,7 @@ def summary(records: list[dict]) -> str:
                 if (d, p) not in mean:
                     row.append("–")
                     continue
-                seeds = sorted({k[4] for k in at[d, p]})
+                seeds = seeds_at[d, p]
                 text = f"{mean[d, p]:.3f}"
                 if len(seeds) > 1:
                     per_seed = [statistics.mean(mine[k][0] for k in at[d, p] if k[4] == s) for s in seeds]
