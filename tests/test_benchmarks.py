@@ -600,6 +600,13 @@ def test_one_class_length_lines_match_a_whole_fit_with_its_own_shorter_one_cell_
     redo = rec(5, [("autoencoder", "a", 0.1, 1, 0.95)], time="2099-01-01T00:00:00Z")
     (line,) = one_class.length_lines([whole, short, redo])
     assert "per seed 0 -5.0, 1 -20.0" in line
+    # one seed, or one cell, at a p: no split by seed, and no "1 of 1" count that only repeats the gap
+    lone = rec(None, [("autoencoder", "a", 0.05, 0, 0.70), ("autoencoder", "b", 0.2, 0, 0.60), ("autoencoder", "a", 0.2, 0, 0.90)])
+    shorter = rec(5, [("autoencoder", "a", 0.05, 0, 0.60), ("autoencoder", "b", 0.2, 0, 0.65), ("autoencoder", "a", 0.2, 0, 0.80)])
+    (line,) = one_class.length_lines([lone, shorter])
+    assert "p = 5 %, 0.700 against 0.600 (+10.0 points; one class-seed)" in line
+    assert "p = 20 %, 0.750 against 0.725 (+2.5 points; higher on 1 of 2 class-seeds)" in line
+    assert "per seed" not in line
     # another preset's shorter fit is its own preset's match, never the quick preset's
     paper = rec(5, [("autoencoder", "a", 0.0, 0, 0.5)], preset="paper")
     assert one_class.length_lines([whole, paper]) == []
