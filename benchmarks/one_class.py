@@ -474,7 +474,7 @@ def length_lines(records: list[dict]) -> list[str]:
                 for p in sorted({k[1] for k in keys}):
                     at = [k for k in keys if k[1] == p]
                     wins = sum(score[whole][k] > score[short][k] for k in at)
-                    at_seeds = [s for s in seeds if any(k[2] == s for k in at)]
+                    at_seeds = sorted({k[2] for k in at})
                     # a split by seed or a win count over one cell only repeats the gap
                     detail = ["per seed " + ", ".join(f"{s} {gap([k for k in at if k[2] == s])}" for s in at_seeds)] if len(at_seeds) > 1 else []
                     detail += [f"higher on {wins} of {len(at)} class-seeds"] if len(at) > 1 else ["one class-seed"]
